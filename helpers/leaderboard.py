@@ -1,0 +1,328 @@
+"""A real-time leaderboard on one Redis sorted set: the finished pattern of notebook 01.
+
+Scores live in a sorted set (ZADD, ZINCRBY, ZREVRANK: O(log N)); optional
+per-member metadata (a display name, a country...) lives in one hash beside
+it and is removed with the member, and expires with the board.
+
+Both keys share a hash tag, ``workshop:lb:{name}...``, so a board, its
+metadata and its daily boards sit in one Redis Cluster slot and multi-key
+commands (MULTI, ZUNIONSTORE) keep working there.
+
+Ranks are 1-based. ``ties="competition"`` (the default) gives equal scores
+equal ranks, 1, 1, 3, computed as one plus the number of strictly higher
+scores; ``ties="unique"`` is Redis' own ZREVRANK order, which breaks ties by
+member name. Every argument is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from typing import NamedTuple
+
+import redis
+from tqdm import tqdm
+
+from helpers import scripts
+from helpers.keyspace import key as workshop_key
+
+MAX_EXACT_INT = 2**53  # scores are IEEE doubles: integers beyond this lose digits
+TIES = ("competition", "unique")
+AGGREGATES = ("SUM", "MAX", "MIN")
+
+
+class Entry(NamedTuple):
+    rank: int
+    member: str
+    score: float
+
+
+class Leaderboard:
+    """``Leaderboard(r, "global")``: a board stored at ``workshop:lb:{global}``.
+
+    ``period`` names a time slice of the board (``"day:2026-11-26"``), ``ttl``
+    (seconds) makes every write renew an expiry on the board and its metadata.
+    """
+
+    def __init__(self, r: redis.Redis, name: str, *, period: str | None = None, ttl: int | None = None):
+        _check_name("name", name)
+        if period is not None:
+            _check_name("period", period)
+        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
+            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        self.redis = r
+        self.name = name
+        self.period = period
+        self.ttl = ttl
+        self.key = workshop_key("lb", "{" + name + "}" + (f":{period}" if period else ""))
+        self.meta_key = self.key + ":meta"
+        self._standing = scripts.load(r, "leaderboard_standing")
+        self._range = scripts.load(r, "leaderboard_range")
+
+    def __repr__(self) -> str:
+        return f"Leaderboard({self.key!r}, ttl={self.ttl})"
+
+    # --- time-windowed boards -------------------------------------------------
+    @classmethod
+    def daily(cls, r: redis.Redis, name: str, day: date, *, keep_days: int = 8) -> Leaderboard:
+        """The board for one day; it expires ``keep_days`` after its last write."""
+        if not isinstance(day, date):
+            raise TypeError(f"day must be a datetime.date, got {day!r}")
+        return cls(r, name, period=f"day:{day.isoformat()}", ttl=keep_days * 86_400)
+
+    @classmethod
+    def weekly(
+        cls, r: redis.Redis, name: str, any_day: date, *, aggregate: str = "SUM", keep_days: int = 35
+    ) -> Leaderboard:
+        """Roll the seven daily boards of ``any_day``'s ISO week into a weekly board.
+
+        ``aggregate="SUM"`` adds a member's daily scores, ``"MAX"`` keeps their best day.
+        """
+        if not isinstance(any_day, date):
+            raise TypeError(f"any_day must be a datetime.date, got {any_day!r}")
+        year, week, weekday = any_day.isocalendar()
+        monday = any_day - timedelta(days=weekday - 1)
+        days = [cls.daily(r, name, monday + timedelta(days=i)) for i in range(7)]
+        board = cls(r, name, period=f"week:{year}-W{week:02d}:{aggregate.lower()}", ttl=keep_days * 86_400)
+        board.rollup(days, aggregate=aggregate)
+        return board
+
+    def rollup(self, sources: Iterable[Leaderboard], *, aggregate: str = "SUM") -> int:
+        """Replace this board with the union of ``sources`` (ZUNIONSTORE); returns its size.
+
+        Members' metadata is merged too, later sources winning.
+        """
+        aggregate = aggregate.upper() if isinstance(aggregate, str) else aggregate
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
+        sources = list(sources)
+        if not sources or not all(isinstance(s, Leaderboard) for s in sources):
+            raise ValueError("sources must be a non-empty list of Leaderboard objects")
+        metadata: dict[str, str] = {}
+        for source in sources:
+            metadata.update(self.redis.hgetall(source.meta_key))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zunionstore(self.key, [s.key for s in sources], aggregate=aggregate)
+            pipe.unlink(self.meta_key)
+            if metadata:
+                pipe.hset(self.meta_key, mapping=metadata)
+            self._expire(pipe)
+            size = pipe.execute()[0]
+        return size
+
+    # --- writes ---------------------------------------------------------------
+    def add(self, member: str, score: float, *, meta: Mapping[str, object] | None = None) -> None:
+        """Set ``member``'s score (and, if given, its metadata)."""
+        _check_member(member)
+        score = _check_score(score)
+        encoded = _encode_meta(meta)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.key, {member: score})
+            if encoded is not None:
+                pipe.hset(self.meta_key, member, encoded)
+            self._expire(pipe)
+            pipe.execute()
+
+    def add_many(self, scores: Mapping[str, float], *, chunk: int = 10_000, progress: bool = True) -> int:
+        """Bulk-load ``{member: score}``; returns the number of members sent.
+
+        Everything is validated first, so bad input writes nothing. Members go
+        in pipelines of variadic ZADDs of ``chunk`` members each, over two
+        connections, so Python packs one batch while Redis inserts another.
+        """
+        if not isinstance(scores, Mapping):
+            raise TypeError(f"scores must be a mapping of member -> score, got {type(scores).__name__}")
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        batches: list[list] = [[]]
+        for member, score in scores.items():
+            # the fast path for plain ints and floats; anything else gets the full check
+            if type(member) is not str or not member:
+                _check_member(member)
+            if not (
+                (type(score) is int and -MAX_EXACT_INT <= score <= MAX_EXACT_INT)
+                or (type(score) is float and math.isfinite(score))
+            ):
+                score = _check_score(score, member)
+            if len(batches[-1]) == 2 * chunk:
+                batches.append([])
+            batches[-1] += (score, member)
+
+        def send(group: list[list]) -> int:
+            pipe = self.redis.pipeline(transaction=False)
+            for batch in group:
+                pipe.execute_command("ZADD", self.key, *batch)
+            pipe.execute()
+            return sum(len(batch) // 2 for batch in group)
+
+        groups = [batches[i : i + 2] for i in range(0, len(batches), 2) if batches[i]]
+        with (
+            tqdm(total=len(scores), unit=" members", desc=f"ZADD {self.key}", disable=not progress) as bar,
+            ThreadPoolExecutor(max_workers=2) as pool,
+        ):
+            for sent in pool.map(send, groups):
+                bar.update(sent)
+        if self.ttl is not None:
+            with self.redis.pipeline(transaction=True) as pipe:
+                self._expire(pipe)
+                pipe.execute()
+        return len(scores)
+
+    def incr(self, member: str, delta: float) -> float:
+        """Add ``delta`` to ``member``'s score (ZINCRBY; a new member starts at 0)."""
+        _check_member(member)
+        delta = _check_score(delta)
+        if self.ttl is None:
+            return self.redis.zincrby(self.key, delta, member)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zincrby(self.key, delta, member)
+            self._expire(pipe)
+            return pipe.execute()[0]
+
+    def submit_best(self, member: str, score: float) -> bool:
+        """Keep ``member``'s best score, atomically (``ZADD GT``). True if it improved."""
+        _check_member(member)
+        score = _check_score(score)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.key, {member: score}, gt=True, ch=True)
+            self._expire(pipe)
+            return bool(pipe.execute()[0])
+
+    def set_meta(self, member: str, meta: Mapping[str, object]) -> None:
+        """Attach metadata to a member who is on the board."""
+        _check_member(member)
+        encoded = _encode_meta(meta)
+        if encoded is None:
+            raise ValueError("meta must be a non-empty mapping")
+        if self.redis.zscore(self.key, member) is None:
+            raise KeyError(f"{member!r} is not on {self.key}")
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.meta_key, member, encoded)
+            self._expire(pipe)
+            pipe.execute()
+
+    def remove(self, member: str) -> bool:
+        """Remove a member and its metadata; True if it was on the board."""
+        _check_member(member)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.key, member)
+            pipe.hdel(self.meta_key, member)
+            return bool(pipe.execute()[0])
+
+    def delete(self) -> None:
+        """Remove the whole board and its metadata."""
+        self.redis.unlink(self.key, self.meta_key)
+
+    # --- reads ----------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.redis.zcard(self.key)
+
+    def score(self, member: str) -> float | None:
+        _check_member(member)
+        return self.redis.zscore(self.key, member)
+
+    def meta(self, member: str) -> dict | None:
+        _check_member(member)
+        raw = self.redis.hget(self.meta_key, member)
+        return None if raw is None else json.loads(raw)
+
+    def rank(self, member: str, ties: str = "competition") -> int | None:
+        """1-based rank, best first; ``None`` if the member is not on the board."""
+        _check_member(member)
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+        if ties == "unique":
+            position = self.redis.zrevrank(self.key, member)
+            return None if position is None else position + 1
+        standing = self._standing(keys=[self.key], args=[member])
+        return None if standing is None else int(standing[1]) + 1
+
+    def percentile(self, member: str) -> float | None:
+        """Share of the other members with a strictly lower score, in percent.
+
+        The best player of 10 distinct scores gets 100.0, the worst 0.0; a
+        board of one gives 100.0. ``None`` if the member is not on the board.
+        """
+        _check_member(member)
+        standing = self._standing(keys=[self.key], args=[member])
+        if standing is None:
+            return None
+        lower, total = int(standing[2]), int(standing[3])
+        return 100.0 if total == 1 else 100.0 * lower / (total - 1)
+
+    def top(self, n: int = 10) -> list[Entry]:
+        _check_count("n", n, minimum=1)
+        return self._slice(0, n - 1)
+
+    def page(self, number: int, size: int = 10) -> list[Entry]:
+        """Page ``number`` (1-based) of ``size`` entries; past the end it is empty."""
+        _check_count("number", number, minimum=1)
+        _check_count("size", size, minimum=1)
+        return self._slice((number - 1) * size, number * size - 1)
+
+    def around(self, member: str, radius: int = 5) -> list[Entry] | None:
+        """The member and up to ``radius`` neighbours either side; ``None`` if absent."""
+        _check_member(member)
+        _check_count("radius", radius, minimum=0)
+        position = self.redis.zrevrank(self.key, member)
+        if position is None:
+            return None
+        return self._slice(max(0, position - radius), position + radius)
+
+    def _slice(self, start: int, stop: int) -> list[Entry]:
+        higher, flat = self._range(keys=[self.key], args=[start, stop])
+        entries: list[Entry] = []
+        rank = int(higher) + 1
+        for offset in range(0, len(flat), 2):
+            member, score = flat[offset], float(flat[offset + 1])
+            if entries and score != entries[-1].score:
+                rank = start + offset // 2 + 1  # everyone above scored strictly more
+            entries.append(Entry(rank, member, score))
+        return entries
+
+    def _expire(self, pipe) -> None:
+        if self.ttl is not None:
+            pipe.expire(self.key, self.ttl)
+            pipe.expire(self.meta_key, self.ttl)
+
+
+def _check_name(what: str, value: object) -> None:
+    if not isinstance(value, str) or not value or "{" in value or "}" in value:
+        raise ValueError(f"{what} must be a non-empty string without braces, got {value!r}")
+
+
+def _check_member(member: object) -> None:
+    if not isinstance(member, str) or not member:
+        raise ValueError(f"member must be a non-empty string, got {member!r}")
+
+
+def _check_score(score: object, member: object = None) -> float:
+    whose = f" for {member!r}" if member is not None else ""
+    if isinstance(score, bool) or not isinstance(score, numbers.Real):
+        raise TypeError(f"score{whose} must be a number, got {score!r}")
+    if isinstance(score, numbers.Integral) and abs(int(score)) > MAX_EXACT_INT:
+        raise ValueError(f"score{whose} {score} is beyond 2**53: a double cannot hold it exactly")
+    value = float(score)
+    if not math.isfinite(value):
+        raise ValueError(f"score{whose} must be finite, got {score!r}")
+    return value
+
+
+def _check_count(what: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+
+
+def _encode_meta(meta: Mapping[str, object] | None) -> str | None:
+    if meta is None:
+        return None
+    if not isinstance(meta, Mapping) or not meta:
+        raise ValueError(f"meta must be a non-empty mapping, got {meta!r}")
+    try:
+        return json.dumps(dict(meta), sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"meta must be JSON-serialisable: {exc}") from exc
