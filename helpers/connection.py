@@ -22,6 +22,7 @@ import redis
 from helpers import servers
 
 LOCAL_URL = "redis://127.0.0.1:6379/0"
+MIN_VERSION = (7, 0)  # listpack encodings, ZADD GT, Functions, XAUTOCLAIM's deleted IDs
 _started: list[servers.Throwaway] = []  # kept so a throwaway lives as long as the kernel
 
 
@@ -41,6 +42,12 @@ def connect(url: str | None = None, *, quiet: bool = False) -> redis.Redis:
             raise RedisUnavailable(f"Redis at {servers.redact(url)} ({how}) does not answer: {exc}") from exc
     else:
         client, how, url = _local_or_throwaway()
+    version = client.info("server")["redis_version"]
+    if tuple(int(part) for part in version.split(".")[:2]) < MIN_VERSION:
+        raise RedisUnavailable(
+            f"Redis {version} at {servers.redact(url)} ({how}) is too old: the course needs Redis "
+            f"{'.'.join(map(str, MIN_VERSION))} or newer. `docker compose up -d` gives Redis 7.2."
+        )
     if not quiet:
         print(describe(client, url, how))
     return client

@@ -62,6 +62,7 @@ class Leaderboard:
         self.meta_key = self.key + ":meta"
         self._standing = scripts.load(r, "leaderboard_standing")
         self._range = scripts.load(r, "leaderboard_range")
+        self._around = scripts.load(r, "leaderboard_around")
 
     def __repr__(self) -> str:
         return f"Leaderboard({self.key!r}, ttl={self.ttl})"
@@ -102,17 +103,20 @@ class Leaderboard:
         sources = list(sources)
         if not sources or not all(isinstance(s, Leaderboard) for s in sources):
             raise ValueError("sources must be a non-empty list of Leaderboard objects")
-        metadata: dict[str, str] = {}
-        for source in sources:
-            metadata.update(self.redis.hgetall(source.meta_key))
-        with self.redis.pipeline(transaction=True) as pipe:
+
+        def write(pipe) -> None:
+            metadata: dict[str, str] = {}
+            for source in sources:  # later sources win
+                metadata.update(pipe.hgetall(source.meta_key))
+            pipe.multi()
             pipe.zunionstore(self.key, [s.key for s in sources], aggregate=aggregate)
             pipe.unlink(self.meta_key)
             if metadata:
                 pipe.hset(self.meta_key, mapping=metadata)
             self._expire(pipe)
-            size = pipe.execute()[0]
-        return size
+
+        results = self.redis.transaction(write, *(s.meta_key for s in sources))
+        return results[0]
 
     # --- writes ---------------------------------------------------------------
     def add(self, member: str, score: float, *, meta: Mapping[str, object] | None = None) -> None:
@@ -193,17 +197,24 @@ class Leaderboard:
             return bool(pipe.execute()[0])
 
     def set_meta(self, member: str, meta: Mapping[str, object]) -> None:
-        """Attach metadata to a member who is on the board."""
+        """Attach metadata to a member who is on the board.
+
+        WATCH makes the check and the write one step: if the member is removed
+        in between, the transaction retries and the check fails.
+        """
         _check_member(member)
         encoded = _encode_meta(meta)
         if encoded is None:
             raise ValueError("meta must be a non-empty mapping")
-        if self.redis.zscore(self.key, member) is None:
-            raise KeyError(f"{member!r} is not on {self.key}")
-        with self.redis.pipeline(transaction=True) as pipe:
+
+        def write(pipe) -> None:
+            if pipe.zscore(self.key, member) is None:
+                raise KeyError(f"{member!r} is not on {self.key}")
+            pipe.multi()
             pipe.hset(self.meta_key, member, encoded)
             self._expire(pipe)
-            pipe.execute()
+
+        self.redis.transaction(write, self.key)
 
     def remove(self, member: str) -> bool:
         """Remove a member and its metadata; True if it was on the board."""
@@ -268,26 +279,29 @@ class Leaderboard:
         """The member and up to ``radius`` neighbours either side; ``None`` if absent."""
         _check_member(member)
         _check_count("radius", radius, minimum=0)
-        position = self.redis.zrevrank(self.key, member)
-        if position is None:
-            return None
-        return self._slice(max(0, position - radius), position + radius)
+        found = self._around(keys=[self.key], args=[member, radius])
+        return None if found is None else _entries(*found)
 
     def _slice(self, start: int, stop: int) -> list[Entry]:
         higher, flat = self._range(keys=[self.key], args=[start, stop])
-        entries: list[Entry] = []
-        rank = int(higher) + 1
-        for offset in range(0, len(flat), 2):
-            member, score = flat[offset], float(flat[offset + 1])
-            if entries and score != entries[-1].score:
-                rank = start + offset // 2 + 1  # everyone above scored strictly more
-            entries.append(Entry(rank, member, score))
-        return entries
+        return _entries(start, higher, flat)
 
     def _expire(self, pipe) -> None:
         if self.ttl is not None:
             pipe.expire(self.key, self.ttl)
             pipe.expire(self.meta_key, self.ttl)
+
+
+def _entries(start: int, higher: int, flat: list) -> list[Entry]:
+    """Turn ``[member, score, ...]`` from position ``start`` into entries with competition ranks."""
+    entries: list[Entry] = []
+    rank = int(higher) + 1
+    for offset in range(0, len(flat), 2):
+        member, score = flat[offset], float(flat[offset + 1])
+        if entries and score != entries[-1].score:
+            rank = int(start) + offset // 2 + 1  # everyone above scored strictly more
+        entries.append(Entry(rank, member, score))
+    return entries
 
 
 def _check_name(what: str, value: object) -> None:

@@ -1,0 +1,35 @@
+--[[
+leaderboard_around.lua: a member and its neighbours, best first, read atomically.
+
+KEYS[1]  the leaderboard, a sorted set where a higher score is better
+ARGV[1]  the member, a non-empty string
+ARGV[2]  radius, how many neighbours either side (integer >= 0)
+
+Returns  nil when the member is not on the board, else
+         {start, higher, {member1, score1, member2, score2, ...}} where start is
+         the 0-based position of the first member returned and higher the number
+         of members with a strictly higher score than it (its competition rank
+         is higher + 1).
+
+Complexity: O(log N + M) for M = 2 * radius + 1 members: ZREVRANK, ZREVRANGE, ZCOUNT.
+]]
+
+if #KEYS ~= 1 then
+  return redis.error_reply('ERR leaderboard_around: expected 1 key (the board), got ' .. #KEYS)
+end
+local member = ARGV[1]
+if member == nil or member == '' then
+  return redis.error_reply('ERR leaderboard_around: ARGV[1] (member) must be a non-empty string')
+end
+local radius = tonumber(ARGV[2])
+if not radius or radius < 0 or radius % 1 ~= 0 then
+  return redis.error_reply('ERR leaderboard_around: ARGV[2] (radius) must be an integer >= 0')
+end
+
+local position = redis.call('ZREVRANK', KEYS[1], member)
+if not position then
+  return nil
+end
+local start = math.max(0, position - radius)
+local items = redis.call('ZREVRANGE', KEYS[1], start, position + radius, 'WITHSCORES')
+return {start, redis.call('ZCOUNT', KEYS[1], '(' .. items[2], '+inf'), items}
