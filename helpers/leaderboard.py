@@ -21,7 +21,7 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 import redis
@@ -52,6 +52,8 @@ class Leaderboard:
         _check_name("name", name)
         if period is not None:
             _check_name("period", period)
+            if period.split(":")[-1] == "meta":
+                raise ValueError(f"period must not end in 'meta' (metadata keys do), got {period!r}")
         if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         self.redis = r
@@ -71,8 +73,7 @@ class Leaderboard:
     @classmethod
     def daily(cls, r: redis.Redis, name: str, day: date, *, keep_days: int = 8) -> Leaderboard:
         """The board for one day; it expires ``keep_days`` after its last write."""
-        if not isinstance(day, date):
-            raise TypeError(f"day must be a datetime.date, got {day!r}")
+        day = _as_date("day", day)
         return cls(r, name, period=f"day:{day.isoformat()}", ttl=keep_days * 86_400)
 
     @classmethod
@@ -83,8 +84,8 @@ class Leaderboard:
 
         ``aggregate="SUM"`` adds a member's daily scores, ``"MAX"`` keeps their best day.
         """
-        if not isinstance(any_day, date):
-            raise TypeError(f"any_day must be a datetime.date, got {any_day!r}")
+        any_day = _as_date("any_day", any_day)
+        aggregate = _check_aggregate(aggregate)
         year, week, weekday = any_day.isocalendar()
         monday = any_day - timedelta(days=weekday - 1)
         days = [cls.daily(r, name, monday + timedelta(days=i)) for i in range(7)]
@@ -97,9 +98,7 @@ class Leaderboard:
 
         Members' metadata is merged too, later sources winning.
         """
-        aggregate = aggregate.upper() if isinstance(aggregate, str) else aggregate
-        if aggregate not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
+        aggregate = _check_aggregate(aggregate)
         sources = list(sources)
         if not sources or not all(isinstance(s, Leaderboard) for s in sources):
             raise ValueError("sources must be a non-empty list of Leaderboard objects")
@@ -302,6 +301,21 @@ def _entries(start: int, higher: int, flat: list) -> list[Entry]:
             rank = int(start) + offset // 2 + 1  # everyone above scored strictly more
         entries.append(Entry(rank, member, score))
     return entries
+
+
+def _as_date(what: str, value: object) -> date:
+    """A date; a datetime counts as its date (one board per day, not per timestamp)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if not isinstance(value, date):
+        raise TypeError(f"{what} must be a datetime.date, got {value!r}")
+    return value
+
+
+def _check_aggregate(aggregate: object) -> str:
+    if not isinstance(aggregate, str) or aggregate.upper() not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
+    return aggregate.upper()
 
 
 def _check_name(what: str, value: object) -> None:

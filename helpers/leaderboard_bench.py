@@ -155,8 +155,11 @@ def concurrent_increments(r: redis.Redis, db: SqlBaseline, *, writers: int, incr
     def redis_read_then_write():
         return lambda: r.zadd(board.key, {member: r.zscore(board.key, member) + 1})
 
+    opened = []
+
     def sql_step(kind: str):
         conn = db.connect()
+        opened.append(conn)
         if kind == "server":
             return lambda: table.incr(member, 1, conn)
         return lambda: table.read_modify_write(conn, member, 1, lock=kind == "lock")
@@ -177,6 +180,8 @@ def concurrent_increments(r: redis.Redis, db: SqlBaseline, *, writers: int, incr
         seconds = _run_together(writers, increments, make_step)
         final = board.score(member) if system == "Redis" else table.score(member)
         results.append((system, method, final, seconds))
+    for conn in opened:
+        conn.close()
     board.delete()
     table.drop()
     frame = pd.DataFrame(results, columns=["system", "method", "final", "seconds"])

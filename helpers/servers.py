@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDIS_IMAGE = "redis:7.2"
 POSTGRES_IMAGE = "postgres:15"
@@ -27,11 +28,15 @@ WORK_DIR = Path(__file__).resolve().parent.parent / ".workshop"
 
 
 def redact(url: str) -> str:
-    """The URL without its user and password, fit to print."""
-    if "://" not in url or "@" not in url:
+    """The URL without its user, password or password parameter, fit to print."""
+    if "://" not in url:
         return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if "@" in parts.netloc:
+        netloc = "***@" + netloc
+    query = urlencode([(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def docker_engine_available(timeout: float = 2.0) -> bool:

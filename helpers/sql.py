@@ -73,7 +73,7 @@ class SqlBaseline:
     def table(self, name: str) -> str:
         """``table("lb_scores")`` -> ``"workshop_lb_scores"``, checked to be a safe identifier."""
         full = TABLE_PREFIX + name
-        if not _IDENTIFIER.match(full):
+        if not _IDENTIFIER.fullmatch(full):
             raise ValueError(f"table name must be lower-case letters, digits and _, got {name!r}")
         return full
 

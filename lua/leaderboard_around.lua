@@ -11,7 +11,7 @@ Returns  nil when the member is not on the board, else
          of members with a strictly higher score than it (its competition rank
          is higher + 1).
 
-Complexity: O(log N + M) for M = 2 * radius + 1 members: ZREVRANK, ZREVRANGE, ZCOUNT.
+Complexity: O(log N + M) for M = 2 * radius + 1 members: ZREVRANK, ZCARD, ZREVRANGE, ZCOUNT.
 ]]
 
 if #KEYS ~= 1 then
@@ -30,6 +30,8 @@ local position = redis.call('ZREVRANK', KEYS[1], member)
 if not position then
   return nil
 end
+-- Clamp to the board: a huge radius would reach ZREVRANGE as "1e+17".
+radius = math.min(radius, redis.call('ZCARD', KEYS[1]))
 local start = math.max(0, position - radius)
 local items = redis.call('ZREVRANGE', KEYS[1], start, position + radius, 'WITHSCORES')
 return {start, redis.call('ZCOUNT', KEYS[1], '(' .. items[2], '+inf'), items}

@@ -10,7 +10,7 @@ Returns  {higher, {member1, score1, member2, score2, ...}} where higher is the
          number of members with a strictly higher score than the first one
          returned (its competition rank is higher + 1); {0, {}} past the end.
 
-Complexity: O(log N + M) for M members returned: one ZREVRANGE and one ZCOUNT.
+Complexity: O(log N + M) for M members returned: ZCARD, ZREVRANGE and ZCOUNT.
 ]]
 
 if #KEYS ~= 1 then
@@ -25,8 +25,12 @@ if not stop or stop < start or stop % 1 ~= 0 then
   return redis.error_reply('ERR leaderboard_range: ARGV[2] (stop) must be an integer >= start')
 end
 
-local items = redis.call('ZREVRANGE', KEYS[1], start, stop, 'WITHSCORES')
-if #items == 0 then
-  return {0, items}
+-- Clamp to the board: Lua numbers are doubles, and a huge one would reach
+-- ZREVRANGE as "1e+17", which Redis rejects as not an integer.
+local size = redis.call('ZCARD', KEYS[1])
+if start >= size then
+  return {0, {}}
 end
+stop = math.min(stop, size - 1)
+local items = redis.call('ZREVRANGE', KEYS[1], start, stop, 'WITHSCORES')
 return {redis.call('ZCOUNT', KEYS[1], '(' .. items[2], '+inf'), items}
