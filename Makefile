@@ -34,6 +34,7 @@ test: setup
 
 bench: servers
 	$(BIN)/python -m helpers.bench leaderboard
+	$(BIN)/python -m helpers.bench streams
 
 # Re-run every notebook at workshop size and save its outputs (what is committed).
 execute: servers

@@ -3,8 +3,12 @@
 One module per concern: ``connection`` (find or start a Redis), ``servers``
 (throwaway servers), ``sql`` (the SQL baseline), ``keyspace`` (our keys and
 their clean-up), ``config`` (workshop size), ``scripts`` (Lua from ``lua/``),
-``bench`` and ``plots`` (measuring and showing), and one module per pattern
-(``leaderboard``).
+``bench`` and ``plots`` (measuring and showing), ``processes`` (worker
+processes started together) and ``check`` (can this machine run the workshop).
+
+Per pattern: ``leaderboard`` (+ ``leaderboard_sql`` its SQL baseline,
+``leaderboard_bench`` its experiments); ``streams`` and ``orders`` (+ ``outbox``
+the SQL baseline, ``workload`` the shared event workload, ``streams_bench``).
 """
 
 from helpers.connection import connect

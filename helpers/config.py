@@ -28,6 +28,17 @@ class Settings:
     concurrency_writers: int
     concurrency_increments: int
     memory_members: int
+    stream_orders: int = 20_000  # notebook 02's event-sourcing log (about 2.8 events per order)
+    # notebook 02's benchmark (helpers.streams_bench); defaults are the workshop sizes
+    stream_bench_events: int = 200_000  # pipelined appends from one process; events read by the groups
+    stream_bench_one_by_one: int = 20_000  # XADD one call at a time (about 10K/s)
+    stream_bench_processes: tuple[int, ...] = (1, 2, 4)  # producer and consumer processes
+    stream_bench_per_process: int = 100_000  # events per producer process
+    stream_redis_benchmark_requests: int = 1_000_000  # redis-benchmark XADD, pipeline 32
+    stream_latency_rate: int = 10_000  # events/s of the paced end-to-end latency run
+    stream_latency_seconds: float = 5.0
+    outbox_bench_events: int = 200_000  # PostgreSQL outbox: rows batched in, rows consumed
+    outbox_bench_one_by_one: int = 5_000  # single-row INSERTs, one commit each
 
     @property
     def is_ci(self) -> bool:
@@ -43,7 +54,26 @@ def settings() -> Settings:
     if not prefix or not prefix.endswith(":"):
         raise ValueError(f"WORKSHOP_PREFIX must be non-empty and end with ':', got {prefix!r}")
     if size == "ci":
-        return Settings(size, prefix, (1_000, 10_000), 300, 50, 4, 100, 10_000)
+        return Settings(
+            size,
+            prefix,
+            (1_000, 10_000),
+            300,
+            50,
+            4,
+            100,
+            10_000,
+            stream_orders=500,
+            stream_bench_events=10_000,
+            stream_bench_one_by_one=1_000,
+            stream_bench_processes=(1, 2),
+            stream_bench_per_process=5_000,
+            stream_redis_benchmark_requests=50_000,
+            stream_latency_rate=10_000,
+            stream_latency_seconds=1.0,
+            outbox_bench_events=2_000,
+            outbox_bench_one_by_one=200,
+        )
     sizes = (1_000, 10_000, 100_000, 1_000_000)
     if os.environ.get("WORKSHOP_5M") == "1":
         sizes += (5_000_000,)

@@ -16,6 +16,7 @@ Redis that already holds your data is safe to use.
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 
 import redis
 
@@ -51,6 +52,20 @@ def connect(url: str | None = None, *, quiet: bool = False) -> redis.Redis:
     if not quiet:
         print(describe(client, url, how))
     return client
+
+
+def url_of(client: redis.Redis) -> str:
+    """The URL of ``client``'s server, to hand to another process (password included)."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+    credentials = ""
+    if kwargs.get("password"):
+        user = quote(kwargs.get("username") or "", safe="")
+        credentials = f"{user}:{quote(kwargs['password'], safe='')}@"
+    scheme = "rediss" if client.connection_pool.connection_class.__name__ == "SSLConnection" else "redis"
+    host, port, db = kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379), kwargs.get("db", 0)
+    return f"{scheme}://{credentials}{host}:{port}/{db}"
 
 
 def describe(client: redis.Redis, url: str, how: str) -> str:

@@ -121,3 +121,67 @@ def concurrency_outcome(
     right.set(xlabel="increments per second", title="throughput")
     figure.tight_layout()
     return figure
+
+
+def lag_over_time(samples: pd.DataFrame, *, title: str = "Consumer group catching up") -> Figure:
+    """XINFO GROUPS samples over time: lag (not yet delivered) and pending (delivered, not acked)."""
+    figure, axes = plt.subplots(figsize=(8, 3.8))
+    axes.plot(samples.seconds, samples.lag, label="lag: not yet delivered to any consumer")
+    axes.plot(samples.seconds, samples.pending, label="pending: delivered, not yet acknowledged")
+    axes.set(xlabel="seconds since the workers started", ylabel="entries", title=title)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def side_by_side(
+    summary: pd.DataFrame, *, title: str = "Redis Streams against a PostgreSQL outbox"
+) -> Figure:
+    """``streams_bench.summary_table``: throughput jobs (log scale) on the left, latency on the right."""
+    systems = [c for c in summary.columns[2:4]]
+    throughput = summary[summary.unit == "events/s"]
+    latency = summary[summary.unit == "ms"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    height = 0.38
+    for offset, (system, color) in enumerate(zip(systems, ("C3", "C0"))):
+        y = np.arange(len(throughput)) + (offset - 0.5) * height
+        left.barh(y, throughput[system].fillna(0), height, color=color, label=system)
+        x = np.arange(len(latency)) + (offset - 0.5) * height
+        right.bar(x, latency[system].fillna(0), height, color=color, label=system)
+    left.set_yticks(np.arange(len(throughput)), throughput.job, fontsize=8)
+    left.invert_yaxis()
+    left.set(xscale="log", xlabel="events per second (log scale; more is better)", title="throughput")
+    left.legend(fontsize=8, loc="lower right")
+    right.set_xticks(np.arange(len(latency)), [job.rsplit(", ", 1)[-1] for job in latency.job])
+    right.axhline(2.0, color="black", linestyle=":", linewidth=1)
+    right.annotate(
+        "2 ms", (len(latency) - 0.5, 2.0), textcoords="offset points", xytext=(0, 3), fontsize=8, ha="right"
+    )
+    right.yaxis.set_major_formatter(_MS)
+    rate = latency.job.iloc[0].split(", ")[0] if len(latency) else ""
+    right.set(ylabel="XADD to handler", title=f"latency, {rate} (less is better)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def scaling(
+    frames: dict[str, pd.DataFrame],
+    column: str = "events_per_s",
+    by: str = "workers",
+    *,
+    title: str = "Consumers: events read and acknowledged per second",
+) -> Figure:
+    """Throughput against the number of processes, one line per system (``{label: frame}``)."""
+    figure, axes = plt.subplots(figsize=(7, 3.8))
+    for index, (label, frame) in enumerate(frames.items()):
+        rows = frame.dropna(subset=[column]).sort_values(by)
+        axes.plot(rows[by], rows[column], "o-", color=f"C{index}", label=label)
+    axes.set(xlabel=f"{by} (processes)", ylabel="events per second", title=title, ylim=(0, None))
+    axes.set_xticks(sorted({k for frame in frames.values() for k in frame[by]}))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure

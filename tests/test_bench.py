@@ -99,9 +99,25 @@ def test_command_line_leaderboard_ci_run_prints_every_table(r, db):
     assert db.tables() == []
 
 
+def test_command_line_streams_ci_run_prints_every_table(r, db):
+    run = subprocess.run(
+        [sys.executable, "-m", "helpers.bench", "streams", "--size", "ci"],
+        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3_000:]
+    headings = ("workshop size: ci", "Producer, one process", "Producer processes", "redis-benchmark",
+                "Consumer group", "End-to-end latency", "Outbox producer", "Outbox consumers",
+                "Outbox end-to-end latency", "Side by side", "Claims against figures")  # fmt: skip
+    for heading in headings:
+        assert heading in run.stdout
+    assert "from REDIS_URL" in run.stdout and "from DATABASE_URL" in run.stdout
+    assert list(r.scan_iter(match="workshop:*")) == []
+    assert db.tables() == []
+
+
 def test_command_line_refuses_an_unknown_pattern():
     run = subprocess.run(
-        [sys.executable, "-m", "helpers.bench", "streams"],
+        [sys.executable, "-m", "helpers.bench", "no-such-pattern"],
         cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=60,
     )
     assert run.returncode == 2

@@ -1,0 +1,77 @@
+"""The workload notebook 02 runs on both systems, so Redis and the SQL outbox are measured alike.
+
+The Redis experiments (``helpers.streams_bench``) and the outbox baseline
+(``helpers.outbox``) share it: the same small order events (``make_events``),
+the same paced sending (``paced``: every millisecond, the events due by then),
+the same latency row (``latency_frame``), and the same checks of the sizes they
+are given. It lives here so that neither side imports the other's module.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from helpers import bench
+
+
+def make_events(n: int, *, start: int = 0) -> list[dict[str, str]]:
+    """``n`` small flat order events (action, order_id, total), numbered from ``start``."""
+    actions = ("placed", "paid", "shipped", "cancelled")
+    return [
+        {"action": actions[i % 4], "order_id": f"ord-{i // 4}", "total": "89.99"}
+        for i in range(start, start + n)
+    ]
+
+
+def paced(send, rate: int, seconds: float) -> tuple[int, float]:
+    """Call ``send(count, first)`` once a millisecond with the events due by then; (sent, seconds)."""
+    ticks = max(1, round(seconds * 1_000))
+    sent = 0
+    started = time.perf_counter()
+    deadline = started + seconds * 3 + 10  # a producer that falls far behind stops anyway
+    for tick in range(1, ticks + 1):
+        wait = started + tick / 1_000 - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        due = rate * tick // 1_000
+        if due > sent:
+            send(due - sent, sent)
+            sent = due
+        if time.perf_counter() > deadline:
+            break
+    return sent, time.perf_counter() - started
+
+
+def latency_frame(system, rate, seconds, sent, elapsed, outcome, **extra) -> pd.DataFrame:
+    """One row: what was sent and received, the achieved rate, and the latency percentiles and max."""
+    latencies = outcome["latencies_ms"]
+    row = {
+        "system": system,
+        "target_rate": rate,
+        "seconds": seconds,
+        "sent": sent,
+        "received": len(latencies),
+        "achieved_rate": sent / elapsed,
+        **extra,
+    }
+    if len(latencies):
+        row |= bench.summarize(latencies)
+        row["max_ms"] = float(latencies.max())
+    return pd.DataFrame([row])
+
+
+def check_positive(what: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+
+
+def check_process_counts(what: str, values) -> tuple[int, ...]:
+    """``values`` as a tuple of positive process counts, at least one."""
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{what} must name at least one process count")
+    for value in values:
+        check_positive(what, value)
+    return values
