@@ -39,6 +39,22 @@ class Settings:
     stream_latency_seconds: float = 5.0
     outbox_bench_events: int = 200_000  # PostgreSQL outbox: rows batched in, rows consumed
     outbox_bench_one_by_one: int = 5_000  # single-row INSERTs, one commit each
+    # notebook 03's benchmark (helpers.ratelimit_bench, helpers.ratelimit_sql)
+    ratelimit_limit: int = 10  # the race: requests allowed per window on one hot key
+    ratelimit_trials: int = 200  # race trials per method, each on a fresh key
+    ratelimit_clients: int = 16  # concurrent clients (threads) per trial
+    ratelimit_calls_per_client: int = 20
+    ratelimit_process_trials: int = 100  # the same race from separate processes (0: not run)
+    ratelimit_watch_clients: tuple[int, ...] = (1, 2, 4, 8, 16)  # WATCH retries vs contention
+    ratelimit_watch_trials: int = 20
+    ratelimit_trace_seconds: int = 60  # the replayed trace (limit 10 per 1 s window)
+    ratelimit_collision_requests: int = 20_000  # classic-script calls sharing one millisecond
+    ratelimit_memory_limits: tuple[int, ...] = (10, 100, 1_000, 10_000)
+    ratelimit_decision_calls: int = 20_000  # one connection, one decision per call
+    ratelimit_processes: tuple[int, ...] = (1, 2, 4)  # aggregate decisions/s
+    ratelimit_process_seconds: float = 3.0
+    ratelimit_sql_trials: int = 100  # PostgreSQL race trials per method
+    ratelimit_sql_calls: int = 5_000  # PostgreSQL decisions from one connection
 
     @property
     def is_ci(self) -> bool:
@@ -73,6 +89,20 @@ def settings() -> Settings:
             stream_latency_seconds=1.0,
             outbox_bench_events=2_000,
             outbox_bench_one_by_one=200,
+            ratelimit_trials=5,
+            ratelimit_clients=8,
+            ratelimit_calls_per_client=10,
+            ratelimit_process_trials=0,
+            ratelimit_watch_clients=(1, 4),
+            ratelimit_watch_trials=3,
+            ratelimit_trace_seconds=10,
+            ratelimit_collision_requests=3_000,
+            ratelimit_memory_limits=(10, 100),
+            ratelimit_decision_calls=2_000,
+            ratelimit_processes=(2,),
+            ratelimit_process_seconds=0.5,
+            ratelimit_sql_trials=5,
+            ratelimit_sql_calls=300,
         )
     sizes = (1_000, 10_000, 100_000, 1_000_000)
     if os.environ.get("WORKSHOP_5M") == "1":

@@ -143,6 +143,7 @@ def run_worker(
     max_deliveries: int = 3,
     batch: int = 50,
     block_ms: int = 500,
+    projection: str = "projection",
 ) -> dict:
     """A worker process: projects ``log_name`` for ``group`` as ``consumer``; SIGTERM stops it cleanly.
 
@@ -152,7 +153,7 @@ def run_worker(
     """
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     log = EventLog(client, log_name)
-    projection = Projection(log)
+    projection = Projection(log, projection)
 
     duplicates = 0
 

@@ -124,13 +124,20 @@ def concurrency_outcome(
 
 
 def lag_over_time(samples: pd.DataFrame, *, title: str = "Consumer group catching up") -> Figure:
-    """XINFO GROUPS samples over time: lag (not yet delivered) and pending (delivered, not acked)."""
+    """XINFO GROUPS samples over time: lag (left axis) and pending (right axis, its own scale)."""
     figure, axes = plt.subplots(figsize=(8, 3.8))
-    axes.plot(samples.seconds, samples.lag, label="lag: not yet delivered to any consumer")
-    axes.plot(samples.seconds, samples.pending, label="pending: delivered, not yet acknowledged")
-    axes.set(xlabel="seconds since the workers started", ylabel="entries", title=title)
+    axes.plot(samples.seconds, samples.lag, color="C0", label="lag: not yet delivered to any consumer")
+    axes.set(xlabel="seconds since the workers were submitted", ylabel="lag (entries)", title=title)
+    axes.set_ylim(bottom=0)
+    pending_axes = axes.twinx()
+    pending_axes.plot(
+        samples.seconds, samples.pending, color="C1", label="pending: delivered, not acknowledged"
+    )
+    pending_axes.set_ylabel("pending (entries)")
+    pending_axes.set_ylim(bottom=0)
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8)
+    lines = axes.get_lines() + pending_axes.get_lines()
+    axes.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper right")
     figure.tight_layout()
     return figure
 
@@ -144,7 +151,7 @@ def side_by_side(
     latency = summary[summary.unit == "ms"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     height = 0.38
-    for offset, (system, color) in enumerate(zip(systems, ("C3", "C0"))):
+    for offset, (system, color) in enumerate(zip(systems, ("C0", "C1"))):
         y = np.arange(len(throughput)) + (offset - 0.5) * height
         left.barh(y, throughput[system].fillna(0), height, color=color, label=system)
         x = np.arange(len(latency)) + (offset - 0.5) * height
@@ -160,7 +167,7 @@ def side_by_side(
     )
     right.yaxis.set_major_formatter(_MS)
     rate = latency.job.iloc[0].split(", ")[0] if len(latency) else ""
-    right.set(ylabel="XADD to handler", title=f"latency, {rate} (less is better)")
+    right.set(ylabel="append to handler", title=f"latency, {rate} (less is better)")
     figure.suptitle(title)
     figure.tight_layout()
     return figure

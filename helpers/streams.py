@@ -306,8 +306,9 @@ class Worker:
     def claim_stale(self) -> int:
         """XAUTOCLAIM entries idle longer than ``claim_idle_ms`` from any consumer; handle them.
 
-        The cursor is kept across calls: starting again at 0-0 every time would
-        never get past the first ``batch`` stale entries.
+        XAUTOCLAIM scans at most 10 x COUNT pending entries per call and answers
+        where it stopped; the cursor is kept across calls so that one sweep covers
+        the whole pending list ("0-0": the sweep is done, the next starts again).
         """
         cursor, entries, deleted = self.redis.xautoclaim(
             self.log.key, self.group, self.consumer, self.claim_idle_ms, self._claim_cursor, count=self.batch
@@ -372,11 +373,14 @@ class Worker:
         self.stats.dead_lettered += 1
 
 
-def group_lag(r: redis.Redis, stream_key: str, group: str) -> dict[str, int]:
-    """XINFO GROUPS for one group: ``lag`` (not yet delivered) and ``pending`` (delivered, not acked)."""
+def group_lag(r: redis.Redis, stream_key: str, group: str) -> dict[str, int | None]:
+    """XINFO GROUPS for one group: ``lag`` (not yet delivered) and ``pending`` (delivered, not acked).
+
+    Redis reports no lag (None) when it cannot know it, e.g. after entries were deleted.
+    """
     for info in r.xinfo_groups(stream_key):
         if info["name"] == group:
-            return {"lag": info.get("lag") or 0, "pending": info["pending"]}
+            return {"lag": info.get("lag"), "pending": info["pending"]}
     raise KeyError(f"no group {group!r} on {stream_key}")
 
 

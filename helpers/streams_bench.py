@@ -228,11 +228,13 @@ def redis_benchmark_command(binary: str, redis_url: str, key: str, requests: int
         if parts.username:
             where += ["--user", unquote(parts.username)]
     options = ["-q", "-n", str(requests), "-P", str(pipeline), "--dbnum", db]
-    return [binary, *options, *where, "XADD", key, "*", "field", "value"]
+    # the same three fields as the Python producers' events, so the ceiling is for the same event
+    event = ["action", "placed", "order_id", "ord-1", "total", "89.99"]
+    return [binary, *options, *where, "XADD", key, "*", *event]
 
 
 def redis_benchmark_xadd(redis_url: str, requests: int, pipeline: int = 32) -> pd.DataFrame:
-    """``redis-benchmark -q -n requests -P pipeline ... XADD <key> * field value``: one row.
+    """``redis-benchmark -q -n requests -P pipeline ... XADD <key> * action placed ...``: one row.
 
     ``events_per_s`` is what it reports (50 connections, its default), or
     None with a note when the binary is not installed. The key is a workshop

@@ -124,7 +124,17 @@ def test_redis_benchmark_command_names_host_port_db_password_and_user():
         "rb", "redis://alice:p%40ss@10.0.0.5:7000/3", "workshop:k", 1_000, 32
     )
     assert command[0] == "rb"
-    assert command[-5:] == ["XADD", "workshop:k", "*", "field", "value"]
+    assert command[-9:] == [
+        "XADD",
+        "workshop:k",
+        "*",
+        "action",
+        "placed",
+        "order_id",
+        "ord-1",
+        "total",
+        "89.99",
+    ]
     flags = dict(zip(command[1::2], command[2::2]))
     assert command[1] == "-q"
     for flag, value in {"-n": "1000", "-P": "32", "-h": "10.0.0.5", "-p": "7000", "--dbnum": "3",
