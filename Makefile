@@ -35,6 +35,7 @@ test: setup
 bench: servers
 	$(BIN)/python -m helpers.bench leaderboard
 	$(BIN)/python -m helpers.bench streams
+	$(BIN)/python -m helpers.bench ratelimit
 
 # Re-run every notebook at workshop size and save its outputs (what is committed).
 execute: servers

@@ -8,7 +8,9 @@ processes started together) and ``check`` (can this machine run the workshop).
 
 Per pattern: ``leaderboard`` (+ ``leaderboard_sql`` its SQL baseline,
 ``leaderboard_bench`` its experiments); ``streams`` and ``orders`` (+ ``outbox``
-the SQL baseline, ``workload`` the shared event workload, ``streams_bench``).
+the SQL baseline, ``workload`` the shared event workload, ``streams_bench``);
+``ratelimit`` (+ ``ratelimit_sql`` the SQL baseline, ``ratelimit_race`` and
+``ratelimit_bench`` the experiments).
 """
 
 from helpers.connection import connect

@@ -4,7 +4,7 @@ Benchmarks in this course print figures; they never pass or fail on timing.
 Compare systems measured side by side in one run and quote ratios: absolute
 times move with the machine and whatever else runs on it.
 
-Command line: ``python -m helpers.bench leaderboard|streams [--size ci|workshop]``.
+Command line: ``python -m helpers.bench leaderboard|streams|ratelimit [--size ci|workshop]``.
 """
 
 from __future__ import annotations
@@ -64,14 +64,15 @@ def rate(count: int, seconds: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("pattern", choices=["leaderboard", "streams"])
+    parser.add_argument("pattern", choices=["leaderboard", "streams", "ratelimit"])
     parser.add_argument("--size", choices=["workshop", "ci"], help="overrides WORKSHOP_SIZE")
     options = parser.parse_args(argv)
     if options.size:
         os.environ["WORKSHOP_SIZE"] = options.size
-    from helpers import connect, connect_sql, leaderboard_bench, streams_bench
+    from helpers import connect, connect_sql, leaderboard_bench, ratelimit_bench, streams_bench
 
-    benchmark = {"leaderboard": leaderboard_bench, "streams": streams_bench}[options.pattern]
+    benchmarks = {"leaderboard": leaderboard_bench, "streams": streams_bench, "ratelimit": ratelimit_bench}
+    benchmark = benchmarks[options.pattern]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         benchmark.main(connect(), connect_sql())
     return 0

@@ -47,7 +47,7 @@ class Settings:
     ratelimit_process_trials: int = 100  # the same race from separate processes (0: not run)
     ratelimit_watch_clients: tuple[int, ...] = (1, 2, 4, 8, 16)  # WATCH retries vs contention
     ratelimit_watch_trials: int = 20
-    ratelimit_trace_seconds: int = 60  # the replayed trace (limit 10 per 1 s window)
+    ratelimit_trace_seconds: int = 300  # the replayed trace (limit 10 per 1 s window)
     ratelimit_collision_requests: int = 20_000  # classic-script calls sharing one millisecond
     ratelimit_memory_limits: tuple[int, ...] = (10, 100, 1_000, 10_000)
     ratelimit_decision_calls: int = 20_000  # one connection, one decision per call
@@ -95,7 +95,7 @@ def settings() -> Settings:
             ratelimit_process_trials=0,
             ratelimit_watch_clients=(1, 4),
             ratelimit_watch_trials=3,
-            ratelimit_trace_seconds=10,
+            ratelimit_trace_seconds=30,
             ratelimit_collision_requests=3_000,
             ratelimit_memory_limits=(10, 100),
             ratelimit_decision_calls=2_000,

@@ -192,3 +192,72 @@ def scaling(
     axes.legend(fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def race_outcomes(trials: pd.DataFrame, *, title: str = "Admitted per trial, one hot key") -> Figure:
+    """One row per method (and runner): every trial's admitted count as a dot, the limit as a line."""
+    rows = trials[trials.get("skipped", pd.Series("", index=trials.index)).fillna("") == ""]
+    groups = list(rows.groupby(["method", "runner"], sort=False))
+    figure, axes = plt.subplots(figsize=(9, 0.55 * len(groups) + 1.6))
+    rng = np.random.default_rng(0)  # jitter only, so equal counts do not hide each other
+    for y, (_, group) in enumerate(groups):
+        over = group.admitted > group.limit
+        jitter = rng.uniform(-0.18, 0.18, len(group))
+        axes.scatter(group.admitted, y + jitter, s=12, c=np.where(over, "C3", "C2"), alpha=0.7)
+    limit = int(rows.limit.iloc[0])
+    axes.axvline(limit, color="black", linestyle="--", linewidth=1)
+    axes.set_yticks(
+        range(len(groups)), [f"{method} ({runner})" for (method, runner), _ in groups], fontsize=8
+    )
+    axes.invert_yaxis()
+    axes.set(xlabel=f"requests admitted (dashed: the limit, {limit}; red: over it)", title=title)
+    axes.grid(True, axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def trace_replay(
+    buckets: pd.DataFrame,
+    *,
+    window_ms: int,
+    seconds: float = 4.0,
+    title: str = "The same trace through every limiter",
+) -> Figure:
+    """Admitted requests per time bucket for the first ``seconds``: each algorithm against the oracle."""
+    data = buckets[buckets.t_ms < seconds * 1000]
+    algorithms = [c for c in data.columns if c not in ("t_ms", "requests", "oracle")]
+    figure, panels = plt.subplots(
+        len(algorithms), 1, figsize=(10, 1.5 * len(algorithms) + 1), sharex=True, squeeze=False
+    )
+    for axes, algorithm in zip(panels[:, 0], algorithms):
+        axes.bar(
+            data.t_ms, data.requests, width=data.t_ms.diff().median() * 0.9, color="0.85", label="requests"
+        )
+        axes.step(data.t_ms, data.oracle, where="mid", color="black", linewidth=1, label="exact (oracle)")
+        axes.step(data.t_ms, data[algorithm], where="mid", color="C3", linewidth=1.2, label=algorithm)
+        for edge in range(0, int(seconds * 1000) + 1, window_ms):
+            axes.axvline(edge, color="0.6", linestyle=":", linewidth=0.8)
+        axes.set_ylabel("admitted", fontsize=8)
+        axes.legend(fontsize=7, loc="upper right", ncol=3)
+    panels[-1, 0].set_xlabel("ms since the trace started (dotted: window edges)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def memory_by_limit(memory: pd.DataFrame, *, title: str = "Memory per limited key") -> Figure:
+    """MEMORY USAGE of one key per algorithm, against the limit (log-log)."""
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for index, (algorithm, rows) in enumerate(memory.groupby("algorithm", sort=False)):
+        axes.plot(rows.limit, rows.bytes, "o-", color=f"C{index}", label=algorithm)
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlabel="limit (requests per window)",
+        ylabel="bytes (MEMORY USAGE)",
+        title=title,
+    )
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure

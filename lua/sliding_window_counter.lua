@@ -1,0 +1,86 @@
+--[[
+sliding_window_counter.lua: the sliding-window counter, an approximation of the
+sliding log in O(1) memory: the previous window's count, weighted by how much of it
+still overlaps the sliding window, plus the current window's count.
+
+KEYS[1]  hash {window = index of the current window, current = its count,
+         previous = the count of the window before it}
+ARGV[1]  window, in seconds (a number > 0)
+ARGV[2]  maximum requests per window (an integer > 0)
+ARGV[3]  optional: now in ms; empty means the server's clock (TIME)
+ARGV[4]  optional: cost of this request (an integer from 1 to the maximum), default 1
+
+Returns  {allowed (1/0), remaining, retry_after_ms, reset_ms}.
+
+It assumes the previous window's requests were spread evenly: it can admit a few
+more or fewer than the exact sliding log. Complexity: O(1).
+]]
+
+local function fail(message)
+  return redis.error_reply('ERR sliding_window_counter: ' .. message)
+end
+if #KEYS ~= 1 then return fail('expected 1 key, got ' .. #KEYS) end
+local window_s = tonumber(ARGV[1])
+if not window_s or window_s <= 0 or window_s ~= window_s or window_s == math.huge then
+  return fail('ARGV[1] (window in seconds) must be a number > 0, got ' .. tostring(ARGV[1]))
+end
+local limit = tonumber(ARGV[2])
+if not limit or limit < 1 or limit % 1 ~= 0 then
+  return fail('ARGV[2] (maximum requests) must be an integer > 0, got ' .. tostring(ARGV[2]))
+end
+local now
+if ARGV[3] == nil or ARGV[3] == '' then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+else
+  now = tonumber(ARGV[3])
+  if not now or now < 0 or now % 1 ~= 0 then
+    return fail('ARGV[3] (now in ms) must be empty or an integer >= 0, got ' .. tostring(ARGV[3]))
+  end
+end
+local cost = 1
+if ARGV[4] ~= nil and ARGV[4] ~= '' then
+  cost = tonumber(ARGV[4])
+  if not cost or cost < 1 or cost > limit or cost % 1 ~= 0 then
+    return fail('ARGV[4] (cost) must be an integer from 1 to the maximum, got ' .. tostring(ARGV[4]))
+  end
+end
+
+local window_ms = math.floor(window_s * 1000 + 0.5)  -- to the nearest ms: 1.001 s is 1001 ms
+if window_ms < 1 then return fail('ARGV[1] (window in seconds) must be at least 0.001, got ' .. tostring(ARGV[1])) end
+local index = math.floor(now / window_ms)
+local window_end = (index + 1) * window_ms
+local state = redis.call('HMGET', KEYS[1], 'window', 'current', 'previous')
+local stored, current, previous = tonumber(state[1]), tonumber(state[2]) or 0, tonumber(state[3]) or 0
+if stored == index - 1 then
+  previous, current = current, 0
+elseif stored ~= index then
+  previous, current = 0, 0
+end
+local overlap = 1 - (now - index * window_ms) / window_ms  -- share of the previous window still inside
+local estimate = previous * overlap + current
+
+if estimate + cost <= limit then
+  current = current + cost
+  redis.call('HSET', KEYS[1], 'window', index, 'current', current, 'previous', previous)
+  redis.call('PEXPIRE', KEYS[1], window_end + window_ms - now)
+  local reset = window_end + window_ms - now
+  return {1, math.floor(limit - estimate - cost), 0, reset}
+end
+
+-- denied: when does the estimate leave room for this request?
+local retry_after
+local room = limit - current - cost
+if previous > 0 and room >= 0 then
+  -- later in this window the previous count weighs less: previous * (1 - f) <= room
+  local f = 1 - room / previous
+  retry_after = math.ceil(index * window_ms + f * window_ms - now)
+else
+  -- only in the next window, once this window's count (then "previous") weighs little enough
+  local f = 0
+  if current > 0 then f = math.max(0, 1 - (limit - cost) / current) end
+  retry_after = math.ceil(window_end + f * window_ms - now)
+end
+local reset = window_end - now
+if current > 0 then reset = window_end + window_ms - now end
+return {0, math.max(math.floor(limit - estimate), 0), math.max(retry_after, 1), reset}
