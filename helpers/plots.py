@@ -198,7 +198,7 @@ def race_outcomes(trials: pd.DataFrame, *, title: str = "Admitted per trial, one
     """One row per method (and runner): every trial's admitted count as a dot, the limit as a line."""
     rows = trials[trials.get("skipped", pd.Series("", index=trials.index)).fillna("") == ""]
     groups = list(rows.groupby(["method", "runner"], sort=False))
-    figure, axes = plt.subplots(figsize=(9, 0.55 * len(groups) + 1.6))
+    figure, axes = plt.subplots(figsize=(9, 5))  # fixed: the figure's repr is compared by nbval
     rng = np.random.default_rng(0)  # jitter only, so equal counts do not hide each other
     for y, (_, group) in enumerate(groups):
         over = group.admitted > group.limit
@@ -220,11 +220,16 @@ def trace_replay(
     buckets: pd.DataFrame,
     *,
     window_ms: int,
-    seconds: float = 4.0,
+    start_s: float = 2.5,
+    seconds: float = 3.0,
     title: str = "The same trace through every limiter",
 ) -> Figure:
-    """Admitted requests per time bucket for the first ``seconds``: each algorithm against the oracle."""
-    data = buckets[buckets.t_ms < seconds * 1000]
+    """Admitted requests per time bucket from ``start_s`` for ``seconds``: each algorithm against the oracle.
+
+    ``buckets`` start at a window edge (``ratelimit_bench.compare_algorithms``), so
+    multiples of ``window_ms`` are window edges, drawn dotted.
+    """
+    data = buckets[(buckets.t_ms >= start_s * 1000) & (buckets.t_ms < (start_s + seconds) * 1000)]
     algorithms = [c for c in data.columns if c not in ("t_ms", "requests", "oracle")]
     figure, panels = plt.subplots(
         len(algorithms), 1, figsize=(10, 1.5 * len(algorithms) + 1), sharex=True, squeeze=False
@@ -235,7 +240,8 @@ def trace_replay(
         )
         axes.step(data.t_ms, data.oracle, where="mid", color="black", linewidth=1, label="exact (oracle)")
         axes.step(data.t_ms, data[algorithm], where="mid", color="C3", linewidth=1.2, label=algorithm)
-        for edge in range(0, int(seconds * 1000) + 1, window_ms):
+        first_edge = -(-int(start_s * 1000) // window_ms) * window_ms
+        for edge in range(first_edge, int((start_s + seconds) * 1000) + 1, window_ms):
             axes.axvline(edge, color="0.6", linestyle=":", linewidth=0.8)
         axes.set_ylabel("admitted", fontsize=8)
         axes.legend(fontsize=7, loc="upper right", ncol=3)

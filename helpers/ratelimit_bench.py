@@ -99,7 +99,7 @@ def clock_skew(r: redis.Redis, *, skews_ms=(0, 250, 500), limit: int = 10, windo
     oracle = sliding_window_oracle(true, limit, window_ms)
     classic, fixed = scripts.load(r, CLASSIC), RateLimiter(r, limit, window_ms / 1000, name=NAME)
     cases = [("classic, each server's clock", skews_ms), ("classic, clocks agree", (0,) * n),
-             ("fixed (TIME: Redis' clock)", skews_ms)]  # fmt: skip
+             ("fixed: one clock for all (TIME; replayed as the true time)", skews_ms)]  # fmt: skip
     rows = []
     try:
         for case, (script, skews) in enumerate(cases):
@@ -170,7 +170,7 @@ def trace(seed: int = 42, *, limit: int = 10, window_ms: int = 1_000, seconds: i
           steady_share: float = 0.25, burst_every: int = 4) -> pd.DataFrame:  # fmt: skip
     """A recorded request trace: Poisson traffic at ``steady_share`` of the limit and, every
     ``burst_every`` windows, ``limit`` requests in the last 5% of a window and ``limit`` more in the
-    first 5% of the next. ``t_ms`` is sorted and starts at a multiple of the window.
+    first 5% of the next. ``t_ms`` is sorted; its time base is a multiple of the window.
     """
     positive(limit=limit, window_ms=window_ms, seconds=seconds, burst_every=burst_every)
     rng = np.random.default_rng(seed)
@@ -213,7 +213,8 @@ def compare_algorithms(r: redis.Redis, trace: pd.DataFrame, limit: int, window_m
     columns = ["algorithm", "requests", "admitted", "oracle_admitted", "allowed_oracle_denied",
                "denied_oracle_allowed", "limit", "max_in_window"]  # fmt: skip
     bucket_ms = bucket_ms or max(1, window_ms // 10)
-    start = (np.asarray(times) - times[0]) // bucket_ms * bucket_ms
+    origin = times[0] // window_ms * window_ms  # buckets line up with window edges: t_ms 0 is an edge
+    start = (np.asarray(times) - origin) // bucket_ms * bucket_ms
     buckets = pd.DataFrame(
         {"t_ms": start, "requests": 1, **{k: np.asarray(v, int) for k, v in decided.items()}}
     )
