@@ -3,8 +3,8 @@
 Every key the notebooks and helpers write starts with the workshop prefix
 (``workshop:`` unless ``WORKSHOP_PREFIX`` says otherwise). Clean-up walks the
 keyspace with SCAN and removes our keys with UNLINK, so a learner's own data in
-the same Redis is never touched. Nothing here, or anywhere in the course, calls
-FLUSHDB or FLUSHALL on a server it did not start itself.
+the same Redis is never touched. Nothing here, or anywhere in the course, empties
+a whole database on a server it did not start itself.
 """
 
 from __future__ import annotations
