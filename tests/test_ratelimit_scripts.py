@@ -45,14 +45,7 @@ def workshop_keys(r) -> list[str]:
 # --- headers ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", RATE_LIMIT_SCRIPTS)
-def test_every_rate_limit_script_header_names_keys_argv_returns_and_complexity(name):
-    text = scripts.source(name)
-    assert text.startswith("--[[")
-    header = text[: text.index("]]")]
-    assert header.splitlines()[1].startswith(f"{name}.lua")
-    for word in ("KEYS[1]", "ARGV[1]", "Returns", "Complexity"):
-        assert word in header, f"{name}.lua's header does not mention {word}"
+# every script's header (KEYS, ARGV, Returns, Complexity) is checked for all of lua/ in test_scripts.py
 
 
 @pytest.mark.parametrize("name", RATE_LIMIT_SCRIPTS)
