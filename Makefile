@@ -1,6 +1,9 @@
 # Redis Beyond Cache: the two commands of the README, and a few helpers.
 #   make lab    set up, check the servers, open JupyterLab on notebooks/
 #   make test   set up, then the whole suite: tests/ and every notebook (nbval, strict)
+#   make doctor pre-flight check of this laptop: versions, servers, memory, a ten-second benchmark
+#   make html   the executed notebooks as a static site in site/, to read before running (EXECUTE=1 re-runs)
+#   make slides present a notebook with RISE: make slides NOTEBOOK=02 (default 01)
 # WORKSHOP_SIZE=workshop|ci picks the experiment size (lab: workshop, test: ci).
 
 PYTHON ?= python3
@@ -10,10 +13,10 @@ STAMP := $(VENV)/.installed
 # Jupyter refuses to run as root unless told; containers and CI run as root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab test setup servers bench lint execute clean
+.PHONY: lab test setup servers bench lint execute clean doctor html slides
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed, found " + sys.version)'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (the pinned numpy and pandas require it), found " + sys.version)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -44,6 +47,65 @@ execute: servers
 	# fold progress-bar refreshes into their final line, as JupyterLab shows them
 	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True \
 		notebooks/[0-9]*.ipynb
+
+# Pre-flight check for a room of laptops; every line that is not ok says how to fix it.
+doctor: setup
+	$(BIN)/python -m helpers.doctor
+
+# JupyterLab opening straight on the RISE slideshow of one notebook (jupyterlab-rise serves
+# /rise/<path>); the rest of JupyterLab stays at /lab. NOTEBOOK: a number, a name or a file name.
+NOTEBOOK ?= 01
+SLIDES = $(notdir $(firstword $(wildcard notebooks/$(basename $(notdir $(NOTEBOOK)))*.ipynb)))
+
+slides: servers
+	@test -n "$(SLIDES)" || { echo "no notebook in notebooks/ matches NOTEBOOK=$(NOTEBOOK)"; exit 1; }
+	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks --LabApp.default_url=/rise/$(SLIDES)
+
+# The notebooks as static HTML pages with their outputs and plots, plus an index, in site/.
+# By default from the committed outputs (executed at workshop size already); EXECUTE=1 runs
+# every notebook again at workshop size first (about 15 minutes), into site/executed/.
+SITE_SOURCES = $(if $(filter 1,$(EXECUTE)),site/executed,notebooks)
+
+html: setup $(if $(filter 1,$(EXECUTE)),servers)
+	rm -rf site
+	mkdir -p site
+ifeq ($(EXECUTE),1)
+	WORKSHOP_SIZE=workshop $(BIN)/jupyter nbconvert --to notebook --execute \
+		--ExecutePreprocessor.timeout=1800 --output-dir site/executed notebooks/[0-9]*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True \
+		site/executed/[0-9]*.ipynb
+endif
+	$(BIN)/jupyter nbconvert --to html --output-dir site $(SITE_SOURCES)/[0-9]*.ipynb
+	$(BIN)/python -c "$$SITE_INDEX" $(SITE_SOURCES)
+	@echo "open site/index.html"
+
+define SITE_INDEX
+import datetime, html, pathlib, sys
+import nbformat
+sources = pathlib.Path(sys.argv[1])
+items = []
+for page in sorted(pathlib.Path("site").glob("[0-9]*.html")):
+    notebook = nbformat.read(sources / (page.stem + ".ipynb"), as_version=4)
+    intro = next(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    title, _, rest = intro.partition("\n")
+    summary = rest.strip().split("\n\n")[0].replace("*", "").replace("`", "").replace("\n", " ")
+    items.append(f'<li><a href="{page.name}">{html.escape(title.lstrip("# "))}</a><p>{html.escape(summary)}</p></li>')
+how = "executed again for this site" if sources.name == "executed" else "as committed to the repository"
+pathlib.Path("site/index.html").write_text(f'''<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Redis Beyond Cache: the notebooks</title>
+<style>body {{ font-family: sans-serif; max-width: 46em; margin: 2em auto; line-height: 1.5 }}
+li {{ margin-bottom: 1em }} p {{ margin: 0.2em 0 }}</style></head><body>
+<h1>Redis Beyond Cache: the notebooks, executed</h1>
+<p>Each notebook with its outputs and plots, executed at workshop size (boards up to 1,000,000 players)
+on one machine, {how}. The figures come from that machine; yours will differ, and the ratios measured
+side by side are what travel. To run them yourself: <code>make lab</code>.</p>
+<ol>{"".join(items)}</ol>
+<p><small>Built {datetime.date.today().isoformat()} by <code>make html</code>.</small></p>
+</body></html>
+''')
+print(f"site/index.html lists {len(items)} notebooks")
+endef
+export SITE_INDEX
 
 clean:
 	rm -rf $(VENV) .workshop .pytest_cache
