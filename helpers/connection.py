@@ -1,13 +1,34 @@
-"""``connect()``: a Redis for the workshop, found or started, announced in one line.
+"""``connect()``: a Redis (or a Redis Cluster) for the workshop, found or started, announced in one line.
 
 The order, first that works wins:
 
-1. ``REDIS_URL`` from the environment (a server you already have, or the one
-   from ``docker compose up -d`` with its password);
-2. a Redis that already answers on localhost:6379;
-3. a throwaway Redis this process starts (``helpers.servers``): a Docker
+1. the ``url`` passed to ``connect(url)``;
+2. ``REDIS_URL`` from the environment (a server you already have, or the one
+   from ``docker compose up -d``);
+3. a Redis that already answers on localhost:6379. If it asks for a password
+   (the docker-compose one does), the password comes from ``REDIS_PASSWORD``
+   in the environment, else from a ``REDIS_PASSWORD=...`` line in the
+   repository's git-ignored ``.env``; without one that works, an error says
+   how to set it (nothing else is tried: that Redis is the one you meant);
+4. a throwaway Redis this process starts (``helpers.servers``): a Docker
    container when an engine answers, else the ``redis-server`` binary;
-4. an error that says how to get one.
+5. an error that says how to get one.
+
+**Redis Cluster.** A URL with the scheme ``redis+cluster://`` (or
+``rediss+cluster://`` for TLS), e.g. ``redis+cluster://:password@127.0.0.1:30001``,
+gives a ``redis.cluster.RedisCluster`` instead of a ``redis.Redis``. One node is
+enough: the client asks it for the others and for who owns which slot. Such a
+URL works wherever a URL does (``connect(url)``, ``REDIS_URL``).
+``connect(cluster=True)`` asks for a cluster on purpose: it takes the ``url``
+given, else ``REDIS_CLUSTER_URL`` (any node's URL, ``redis://`` or
+``redis+cluster://``), else starts a throwaway three-primary cluster
+(``helpers.cluster``). ``REDIS_CLUSTER_URL`` is never used by a plain
+``connect()``, so the single-server notebooks stay on a single server when both
+variables are set; and a plain ``redis://`` URL of a cluster node is refused,
+naming the URL to use (a plain client would get MOVED for most keys).
+
+``url_of(client)`` gives back a URL that another process passes to
+``connect()`` or ``client_from_url()`` to reach the same server or cluster.
 
 The workshop only writes keys under its prefix (``helpers.keyspace``), so a
 Redis that already holds your data is safe to use.
@@ -16,34 +37,38 @@ Redis that already holds your data is safe to use.
 from __future__ import annotations
 
 import os
-from urllib.parse import quote
+from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from helpers import servers
 
 LOCAL_URL = "redis://127.0.0.1:6379/0"
+CLUSTER_ENV = "REDIS_CLUSTER_URL"
+PASSWORD_ENV = "REDIS_PASSWORD"
+ENV_FILE = Path(__file__).resolve().parent.parent / ".env"  # git-ignored; docker compose reads it too
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 MIN_VERSION = (7, 0)  # listpack encodings, ZADD GT, Functions, XAUTOCLAIM's deleted IDs
-_started: list[servers.Throwaway] = []  # kept so a throwaway lives as long as the kernel
+_started: list = []  # throwaway servers and clusters, kept so they live as long as the kernel
+
+Client = redis.Redis | RedisCluster
 
 
 class RedisUnavailable(RuntimeError):
     """No Redis could be reached or started."""
 
 
-def connect(url: str | None = None, *, quiet: bool = False) -> redis.Redis:
-    """Return a ``redis.Redis`` (strings decoded) and print which server it is."""
-    url = url or os.environ.get("REDIS_URL")
-    if url:
-        client = _client(url)
-        how = "from REDIS_URL" if url == os.environ.get("REDIS_URL") else "given"
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"Redis at {servers.redact(url)} ({how}) does not answer: {exc}") from exc
-    else:
-        client, how, url = _local_or_throwaway()
-    version = client.info("server")["redis_version"]
+def connect(url: str | None = None, *, cluster: bool = False, quiet: bool = False) -> Client:
+    """Return a client (strings decoded) and print which server or cluster it is.
+
+    A ``redis.Redis``, or a ``redis.cluster.RedisCluster`` for a ``redis+cluster://``
+    URL and for ``cluster=True`` (see the module docstring for where it looks).
+    """
+    client, how, url = _find(url, cluster)
+    version = _version(client)
     if tuple(int(part) for part in version.split(".")[:2]) < MIN_VERSION:
         raise RedisUnavailable(
             f"Redis {version} at {servers.redact(url)} ({how}) is too old: the course needs Redis "
@@ -54,31 +79,127 @@ def connect(url: str | None = None, *, quiet: bool = False) -> redis.Redis:
     return client
 
 
-def url_of(client: redis.Redis) -> str:
-    """The URL of ``client``'s server, to hand to another process (password included)."""
+def _find(url: str | None, cluster: bool) -> tuple[Client, str, str]:
+    """``(client, how it was found, its URL)``, in the order of the module docstring."""
+    if cluster:
+        if url is None:
+            url, how = os.environ.get(CLUSTER_ENV), f"from {CLUSTER_ENV}"
+            if not url:
+                return _throwaway_cluster()
+        else:
+            how = "given"
+        return _reach(url if is_cluster_url(url) else _as_cluster_url(url), how)
+    url = url or os.environ.get("REDIS_URL")
+    if not url:
+        return _local_or_throwaway()
+    return _reach(url, "from REDIS_URL" if url == os.environ.get("REDIS_URL") else "given")
+
+
+def _reach(url: str, how: str) -> tuple[Client, str, str]:
+    try:
+        client = client_from_url(url)
+        client.ping()
+    except (redis.RedisError, RedisClusterException) as exc:
+        raise RedisUnavailable(f"Redis at {servers.redact(url)} ({how}) does not answer: {exc}") from exc
+    if not isinstance(client, RedisCluster) and client.info("cluster").get("cluster_enabled"):
+        client.close()
+        raise RedisUnavailable(
+            f"Redis at {servers.redact(url)} ({how}) is a Redis Cluster node: a plain client would get "
+            f"MOVED errors for most keys. Use {_as_cluster_url(servers.redact(url))} (with the same "
+            "credentials) for a cluster client."
+        )
+    return client, how, url
+
+
+def client_from_url(url: str, **kwargs) -> Client:
+    """A client for ``url``, strings decoded, without checks or output: for worker processes.
+
+    ``redis+cluster://`` gives a ``RedisCluster`` (which contacts the cluster at
+    once, to learn its slots); anything else a ``redis.Redis``.
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme in CLUSTER_SCHEMES:
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", decode_responses=True, **kwargs)
+    return redis.Redis.from_url(url, decode_responses=True, **kwargs)
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
+
+
+def url_of(client: Client) -> str:
+    """The URL of ``client``'s server or cluster, to hand to another process (password included)."""
+    if isinstance(client, RedisCluster):
+        kwargs = client.get_connection_kwargs()
+        node = client.get_default_node()
+        scheme = "rediss+cluster" if kwargs.get("ssl") else "redis+cluster"
+        return f"{scheme}://{_credentials(kwargs)}{node.host}:{node.port}"
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs:
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
-    credentials = ""
-    if kwargs.get("password"):
-        user = quote(kwargs.get("username") or "", safe="")
-        credentials = f"{user}:{quote(kwargs['password'], safe='')}@"
     scheme = "rediss" if client.connection_pool.connection_class.__name__ == "SSLConnection" else "redis"
     host, port, db = kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379), kwargs.get("db", 0)
-    return f"{scheme}://{credentials}{host}:{port}/{db}"
+    return f"{scheme}://{_credentials(kwargs)}{host}:{port}/{db}"
 
 
-def describe(client: redis.Redis, url: str, how: str) -> str:
-    version = client.info("server")["redis_version"]
+def describe(client: Client, url: str, how: str) -> str:
+    """One line: which Redis (or how many primaries), where (password hidden), and how it was found."""
+    version = _version(client)
+    if isinstance(client, RedisCluster):
+        primaries = len(client.get_primaries())
+        return f"Redis Cluster of {primaries} primaries, Redis {version}, at {servers.redact(url)} ({how})"
     return f"Redis {version} at {servers.redact(url)} ({how})"
 
 
+def password_from_env() -> tuple[str, str] | None:
+    """``(password, where it came from)`` from ``REDIS_PASSWORD``, else from ``.env``; else ``None``."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV], f"{PASSWORD_ENV} in the environment"
+    if ENV_FILE.is_file():
+        for line in ENV_FILE.read_text().splitlines():
+            name, sep, value = line.strip().removeprefix("export ").partition("=")
+            if sep and name.strip() == PASSWORD_ENV:
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                    value = value[1:-1]
+                if value:
+                    return value, f"{PASSWORD_ENV} in {ENV_FILE.name}"
+    return None
+
+
+def _version(client: Client) -> str:
+    """The server's version; on a cluster the oldest of its primaries'."""
+    if isinstance(client, RedisCluster):
+        infos = client.info("server", target_nodes=RedisCluster.PRIMARIES)
+        versions = [info["redis_version"] for info in infos.values()]
+        return min(versions, key=lambda v: tuple(int(part) for part in v.split(".") if part.isdigit()))
+    return client.info("server")["redis_version"]
+
+
+def _credentials(kwargs: dict) -> str:
+    if not kwargs.get("password"):
+        return ""
+    return f"{quote(kwargs.get('username') or '', safe='')}:{quote(kwargs['password'], safe='')}@"
+
+
+def _as_cluster_url(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    scheme = {"redis": "redis+cluster", "rediss": "rediss+cluster"}.get(scheme)
+    if scheme is None:
+        raise RedisUnavailable(f"a cluster URL is redis:// or redis+cluster://, not {servers.redact(url)}")
+    return f"{scheme}://{rest}"
+
+
 def _local_or_throwaway() -> tuple[redis.Redis, str, str]:
-    client = _client(LOCAL_URL, socket_connect_timeout=0.5)
+    client = redis.Redis.from_url(LOCAL_URL, decode_responses=True, socket_connect_timeout=0.5)
     try:
         client.ping()
-        return _client(LOCAL_URL), "already running on localhost", LOCAL_URL
+        return client_from_url(LOCAL_URL), "already running on localhost", LOCAL_URL
+    except redis.AuthenticationError:
+        return _local_with_password()
     except redis.RedisError:
+        pass
+    finally:
         client.close()
     try:
         server = servers.start_redis()
@@ -91,8 +212,41 @@ def _local_or_throwaway() -> tuple[redis.Redis, str, str]:
             "to a Redis you already have."
         ) from exc
     _started.append(server)
-    return _client(server.url), server.how, server.url
+    return client_from_url(server.url), server.how, server.url
 
 
-def _client(url: str, **kwargs) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, **kwargs)
+def _local_with_password() -> tuple[redis.Redis, str, str]:
+    """The Redis on localhost asked for a password: the one from REDIS_PASSWORD or .env, or a clear error."""
+    where = urlsplit(LOCAL_URL).netloc.rsplit("@", 1)[-1]
+    how_to_set = (
+        f"Set it with `export {PASSWORD_ENV}=...`, or put a line `{PASSWORD_ENV}=...` in {ENV_FILE} "
+        f"(git-ignored), or set REDIS_URL=redis://:PASSWORD@{where}/0."
+    )
+    found = password_from_env()
+    if found is None:
+        raise RedisUnavailable(f"The Redis on {where} requires a password and none is set. {how_to_set}")
+    password, source = found
+    client = redis.Redis.from_url(LOCAL_URL, password=password, decode_responses=True)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        raise RedisUnavailable(
+            f"The Redis on {where} refused the password from {source} ({exc}). {how_to_set}"
+        ) from exc
+    return client, f"already running on localhost, password from {source}", url_of(client)
+
+
+def _throwaway_cluster() -> tuple[RedisCluster, str, str]:
+    from helpers.cluster import start_cluster
+
+    try:
+        local = start_cluster()
+    except Exception as exc:  # noqa: BLE001 - turned into one clear message
+        raise RedisUnavailable(
+            f"{CLUSTER_ENV} is not set and no local cluster could be started ({exc}). "
+            f"Install Redis 7 (`apt install redis-server` / `brew install redis`), or set {CLUSTER_ENV} "
+            "to a node of a cluster you already have."
+        ) from exc
+    _started.append(local)
+    return client_from_url(local.url), "throwaway, 3 redis-server binaries", local.url

@@ -5,6 +5,9 @@ Every key the notebooks and helpers write starts with the workshop prefix
 keyspace with SCAN and removes our keys with UNLINK, so a learner's own data in
 the same Redis is never touched. Nothing here, or anywhere in the course, empties
 a whole database on a server it did not start itself.
+
+Both work on a Redis Cluster client too: SCAN then walks every primary, and
+the keys found are unlinked one by one, each on its own shard.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from tqdm import tqdm
 
 from helpers import scripts
@@ -96,12 +98,21 @@ class Leaderboard:
     def rollup(self, sources: Iterable[Leaderboard], *, aggregate: str = "SUM") -> int:
         """Replace this board with the union of ``sources`` (ZUNIONSTORE); returns its size.
 
-        Members' metadata is merged too, later sources winning.
+        Members' metadata is merged too, later sources winning. On a Redis Cluster
+        the sources must be in this board's slot (boards of the same name are).
         """
         aggregate = _check_aggregate(aggregate)
         sources = list(sources)
         if not sources or not all(isinstance(s, Leaderboard) for s in sources):
             raise ValueError("sources must be a non-empty list of Leaderboard objects")
+        if isinstance(self.redis, RedisCluster):
+            foreign = [s.key for s in sources if key_slot(s.key.encode()) != key_slot(self.key.encode())]
+            if foreign:
+                raise ValueError(
+                    f"on a Redis Cluster a rollup reads its sources in one transaction, so they must share "
+                    f"{self.key}'s hash tag {{{self.name}}}; {foreign} do not. Boards of one name share it "
+                    f"(Leaderboard(r, {self.name!r}, period=...)), or merge boards of other names in Python."
+                )
 
         def write(pipe) -> None:
             metadata: dict[str, str] = {}

@@ -18,9 +18,9 @@ import signal
 import time
 
 import numpy as np
-import redis
 
 from helpers import scripts
+from helpers.connection import client_from_url
 from helpers.streams import EventLog, Fields, Worker
 
 ACTIONS = ("placed", "paid", "shipped", "cancelled")
@@ -151,7 +151,7 @@ def run_worker(
     ``handler_delay_ms`` slows each event down (to have time to kill the worker
     in the middle of a batch). Returns the worker's counters.
     """
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = client_from_url(redis_url)  # redis+cluster:// gives a cluster client
     log = EventLog(client, log_name)
     projection = Projection(log, projection)
 

@@ -11,12 +11,19 @@ tests never touch a server with someone's data in it.
 
 A machine may have the ``docker`` client and no engine; ``docker_engine_available``
 asks the engine itself, with a short time-out, before testcontainers is tried.
+
+A binary server can also be crashed and brought back, for the fault tests and
+notebook 04's persistence measurements: ``kill()`` sends SIGKILL (kill -9: no
+shutdown, no last save, no last fsync), ``restart()`` starts it again on the same
+port, data folder and configuration, and waits until it has loaded its data.
 """
 
 from __future__ import annotations
 
 import atexit
 import shutil
+import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +75,56 @@ class Throwaway:
         if not self.stopped:
             self.stopped = True
             self._stop()
+
+    def kill(self) -> int:
+        """kill -9 the server and wait for it to die; its files stay for ``restart()``.
+
+        Returns the killed process's id. Only for a ``redis-server`` binary this process started.
+        """
+        executor = self._executor("kill")
+        process = executor.process
+        if process is None or not executor.running():
+            raise RuntimeError(f"{redact(self.url)} is not running: there is nothing to kill")
+        executor.kill(sig=signal.SIGKILL)  # the whole process group, so a BGSAVE child dies too
+        if process.returncode != -signal.SIGKILL:
+            raise RuntimeError(f"redis-server {process.pid} ended with {process.returncode}, not by SIGKILL")
+        return process.pid
+
+    def restart(self, *, timeout: float = 30.0) -> None:
+        """Start the server again (same port, folder, configuration) once it is down; wait for its data."""
+        executor = self._executor("restart")
+        if executor.running():
+            raise RuntimeError(f"{redact(self.url)} is still running: kill() it first")
+        executor.start()  # mirakuru waits for the port; the data may still be loading
+        wait_until_loaded(self.url, timeout=timeout)
+
+    def _executor(self, action: str):
+        if self.stopped:
+            raise RuntimeError(f"cannot {action} {redact(self.url)}: it was stopped and its files removed")
+        if self.executor is None:
+            raise RuntimeError(
+                f"cannot {action} {redact(self.url)}: only a redis-server binary can be ({self.how})"
+            )
+        return self.executor
+
+
+def wait_until_loaded(url: str, *, timeout: float = 30.0) -> None:
+    """Return once the Redis at ``url`` answers PING: up, and done loading its RDB or AOF."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=timeout)
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except (redis.BusyLoadingError, redis.ConnectionError) as error:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{redact(url)} did not finish loading in {timeout} s") from error
+                time.sleep(0.02)
+    finally:
+        client.close()
 
 
 def start_redis(*, prefer_docker: bool = True, extra_args: tuple[str, ...] = ()) -> Throwaway:

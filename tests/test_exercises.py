@@ -7,15 +7,27 @@ and realistic wrong answers, each of which must get its own specific message.
 
 from __future__ import annotations
 
+import os
 import runpy
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis
 from IPython.lib.pretty import pretty
 
-from helpers import exercises, leaderboard_exercises, ratelimit_exercises, streams_exercises
+from helpers import (
+    exercises,
+    leaderboard_exercises,
+    production_exercises,
+    ratelimit_exercises,
+    security,
+    servers,
+    streams_exercises,
+)
+from helpers.connection import client_from_url
 from helpers.exercises import Verdict
+from helpers.keyspace import cleanup
 from helpers.keyspace import key as workshop_key
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
@@ -29,6 +41,7 @@ EXERCISES = [  # (check, solution file, function name)
     (streams_exercises.settle, "02_settle", "settle"),
     (ratelimit_exercises.fixed_window_hit, "03_fixed_window", "fixed_window_hit"),
     (ratelimit_exercises.token_bucket_hit, "03_token_bucket", "token_bucket_hit"),
+    (production_exercises.players_that_fit, "04_players_that_fit", "players_that_fit"),
 ]
 IDS = [name for _, _, name in EXERCISES]
 
@@ -82,7 +95,8 @@ def test_passing_something_that_is_not_a_function_says_how_to_call_the_check(r, 
 
 
 def test_every_solution_file_belongs_to_a_check():
-    assert sorted(p.stem for p in SOLUTIONS.glob("*.py")) == sorted(file for _, file, _ in EXERCISES)
+    checked = [file for _, file, _ in EXERCISES + WITHOUT_REDIS]
+    assert sorted(p.stem for p in SOLUTIONS.glob("*.py")) == sorted(checked)
 
 
 def test_a_verdict_shows_as_its_message_alone_in_ipython():
@@ -367,6 +381,30 @@ def bucket_ignoring_cost(r, key, rate_per_s, burst, now_ms, cost=1):
     return r.eval(BUCKET, 1, key, rate_per_s, burst, now_ms, 1) == 1
 
 
+# --- wrong answers: notebook 04 (the memory budget; the other two need no Redis, see the end) ---------
+def sample_fit(members: int, name=lambda i, length: f"p:{i}".ljust(length, "x"), answer=None, where=None):
+    """A learner's players_that_fit: a sample board of ``members``, measured, projected by ``answer``."""
+
+    def players_that_fit(r, key, maxmemory_bytes, name_length):
+        key = where or key
+        r.zadd(key, {name(i, name_length): i for i in range(members)})
+        used = r.memory_usage(key, samples=0)
+        r.unlink(key)
+        if answer is None:
+            return int(maxmemory_bytes // (used / members))
+        return answer(maxmemory_bytes, used / members, used)
+
+    return players_that_fit
+
+
+fit_from_a_small_board = sample_fit(100)  # a listpack: a fifth of the bytes per member
+fit_ignoring_name_length = sample_fit(5_000, name=lambda i, length: f"player:{i}")
+fit_returning_bytes_per_member = sample_fit(5_000, answer=lambda budget, per_member, used: round(per_member))
+fit_dividing_by_the_whole_sample = sample_fit(5_000, answer=lambda budget, per_member, used: budget // used)
+fit_as_a_float = sample_fit(5_000, answer=lambda budget, per_member, used: budget / per_member)
+fit_with_a_sample_outside_key = sample_fit(5_000, where=workshop_key("memory", "my-sample"))
+
+
 WRONG = [  # (check, a realistic wrong answer, what its message must say)
     (leaderboard_exercises.record_lap, lap_gt, "the slower lap replaced the best one"),
     (leaderboard_exercises.record_lap, lap_without_ch, "unless you pass CH"),
@@ -412,6 +450,24 @@ WRONG = [  # (check, a realistic wrong answer, what its message must say)
     (ratelimit_exercises.token_bucket_hit, bucket_whole_tokens, "lose the fractions"),
     (ratelimit_exercises.token_bucket_hit, bucket_refused_take, "take tokens only when you allow"),
     (ratelimit_exercises.token_bucket_hit, bucket_ignoring_cost, "take cost tokens"),
+    (production_exercises.players_that_fit, fit_from_a_small_board, "packed in one listpack"),
+    (
+        production_exercises.players_that_fit,
+        fit_ignoring_name_length,
+        "make the sample's names 120 characters",
+    ),
+    (production_exercises.players_that_fit, fit_returning_bytes_per_member, "is about the bytes per member"),
+    (
+        production_exercises.players_that_fit,
+        fit_dividing_by_the_whole_sample,
+        "divide by the whole sample board's MEMORY USAGE",
+    ),
+    (production_exercises.players_that_fit, fit_as_a_float, "a number of players is whole"),
+    (
+        production_exercises.players_that_fit,
+        fit_with_a_sample_outside_key,
+        f"wrote to {workshop_key('memory', 'my-sample')}: build your sample board at key",
+    ),
 ]
 
 
@@ -485,3 +541,196 @@ def test_an_answer_that_trips_the_checks_own_reads_gets_a_message(r):
     verdict = leaderboard_exercises.weekly_board(r, overwrites_a_daily_board_with_a_string)
     assert not verdict.ok and verdict.message.startswith("✗ The check stopped on ResponseError: WRONGTYPE")
     assert scratch_keys(r) == []
+
+
+def test_a_sample_left_behind_passes_with_a_tip_and_the_check_removes_it(r):
+    def keeps_its_sample(r, key, maxmemory_bytes, name_length):
+        r.zadd(key, {f"p:{i}".ljust(name_length, "x"): i for i in range(2_000)})
+        return int(maxmemory_bytes // (r.memory_usage(key, samples=0) / 2_000))
+
+    verdict = production_exercises.players_that_fit(r, keeps_its_sample)
+    assert verdict.ok and "Tip: your sample board was still at key" in verdict.message
+    assert scratch_keys(r) == []
+
+
+# --- notebook 04: the checks that need no Redis of the learner's --------------------------------
+# region_board_key computes slots (CRC16, as a cluster does); producer_rules tries the rules on
+# a throwaway server it starts and stops. So they are called check.<name>(<function>), no r.
+WITHOUT_REDIS = [  # (check, solution file, function name)
+    (production_exercises.region_board_key, "04_region_board_key", "region_board_key"),
+    (production_exercises.producer_rules, "04_producer_rules", "producer_rules"),
+]
+IDS_WITHOUT_REDIS = [name for _, _, name in WITHOUT_REDIS]
+
+
+@pytest.mark.parametrize(("check", "file", "name"), WITHOUT_REDIS, ids=IDS_WITHOUT_REDIS)
+def test_each_solution_needing_no_redis_passes_its_check(check, file, name):
+    verdict = check(solution(file, name))
+    assert verdict.ok, verdict.message
+    assert verdict.message.startswith("✓ Correct: ")
+
+
+@pytest.mark.parametrize(("check", "file", "name"), WITHOUT_REDIS, ids=IDS_WITHOUT_REDIS)
+def test_the_untouched_stub_of_a_check_needing_no_redis_is_not_done_yet(check, file, name):
+    verdict = check(stub)
+    assert not verdict.ok and not verdict.done
+    assert (
+        verdict.message == f"Not done yet: {name} returned None. Write it above, or open the solution below."
+    )
+
+
+@pytest.mark.parametrize(("check", "file", "name"), WITHOUT_REDIS, ids=IDS_WITHOUT_REDIS)
+def test_a_function_that_raises_gets_a_message_when_the_check_needs_no_redis(check, file, name):
+    verdict = check(raises)
+    assert not verdict.ok and verdict.done
+    assert f"{name}(" in verdict.message and "raised KeyError: 'no such player'" in verdict.message
+
+
+@pytest.mark.parametrize(("check", "file", "name"), WITHOUT_REDIS, ids=IDS_WITHOUT_REDIS)
+def test_a_check_needing_no_redis_says_it_takes_the_function_alone(check, file, name):
+    verdict = check("region_board_key")
+    assert not verdict.ok and f"check.{name}({name})" in verdict.message
+
+
+def week_board_key(tagged):
+    """A learner's region_board_key from a template: ``tagged(week, region)`` is the part after lb:."""
+    return lambda week, region: workshop_key("lb", tagged(week, region))
+
+
+key_without_tag = week_board_key(lambda week, region: f"{week}:{region}")
+key_tagging_the_region = week_board_key(lambda week, region: f"{{{week}:{region}}}")
+key_with_empty_tag = week_board_key(lambda week, region: f"{{}}:{week}:{region}")
+key_with_a_fixed_tag = week_board_key(lambda week, region: f"{{boards}}:{week}:{region}")
+key_without_region = week_board_key(lambda week, region: f"{{{week}}}")
+key_without_prefix = lambda week, region: f"lb:{{{week}}}:{region}"  # noqa: E731
+
+WRONG_WITHOUT_REDIS = [  # (check, a realistic wrong answer, what its message must say)
+    (production_exercises.region_board_key, key_without_tag, "would fail on a cluster with CROSSSLOT"),
+    (production_exercises.region_board_key, key_without_tag, "eu → slot "),
+    (production_exercises.region_board_key, key_without_tag, "Without a hash tag the whole key is hashed"),
+    (
+        production_exercises.region_board_key,
+        key_tagging_the_region,
+        "hold the region, so each region's board",
+    ),
+    (production_exercises.region_board_key, key_with_empty_tag, "Empty braces are no hash tag"),
+    (production_exercises.region_board_key, key_with_a_fixed_tag, "one node holds every board of every week"),
+    (production_exercises.region_board_key, key_without_region, "each region needs a board of its own"),
+    (production_exercises.region_board_key, key_without_prefix, "outside the workshop's keys"),
+    (
+        production_exercises.producer_rules,
+        lambda: ["~" + security.key_pattern("orders"), "+@write"],
+        "+@write lets it XTRIM",
+    ),
+    (
+        production_exercises.producer_rules,
+        lambda: ["~" + security.key_pattern("orders"), "+@write"],
+        f"DEL {workshop_key('orders', 'eu')}",
+    ),
+    (production_exercises.producer_rules, lambda: ["~*", "+xadd"], "~* lets it XADD billing:invoices"),
+    (
+        production_exercises.producer_rules,
+        lambda: ["~" + workshop_key("*"), "+xadd"],
+        f"lets it XADD {workshop_key('payments', 'eu')}",
+    ),
+    (
+        production_exercises.producer_rules,
+        lambda: ["~" + security.key_pattern("orders"), "+@stream"],
+        f"+@stream lets it XRANGE {workshop_key('orders', 'eu')}, XREAD",
+    ),
+    (
+        production_exercises.producer_rules,
+        lambda: ["~" + security.key_pattern("orders"), "+xadd", "+eval"],
+        "+eval lets it EVAL a script",
+    ),
+    (production_exercises.producer_rules, lambda: ["~" + security.key_pattern("orders")], "You forgot +xadd"),
+    (production_exercises.producer_rules, lambda: ["+xadd"], "No key pattern of yours covers that key"),
+    (
+        production_exercises.producer_rules,
+        lambda: ["%R~" + security.key_pattern("orders"), "+xadd"],
+        "gives read-only access and XADD writes",
+    ),
+    (production_exercises.producer_rules, lambda: ["allkeys", "allcommands"], "allcommands lets it XRANGE"),
+    (
+        production_exercises.producer_rules,
+        lambda: ["~" + security.key_pattern("orders"), "+xadd", "nopass"],
+        "'nopass' lets anyone",
+    ),
+    (
+        production_exercises.producer_rules,
+        lambda: ["~" + security.key_pattern("orders"), "+xadd", ">hunter2"],
+        "leave passwords out of the rules",
+    ),
+    (
+        production_exercises.producer_rules,
+        lambda: ["reset", "~" + security.key_pattern("orders"), "+xadd"],
+        "could not log in as order-producer",
+    ),
+    (
+        production_exercises.producer_rules,
+        lambda: "~" + security.key_pattern("orders") + " +xadd",
+        "return a list of rules, one string each",
+    ),
+    (production_exercises.producer_rules, lambda: ["+xadd", "+xappend"], "Redis refused the ACL rules"),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "wrong", "says"),
+    WRONG_WITHOUT_REDIS,
+    ids=[f"{check.__name__}-{n}" for n, (check, _, _) in enumerate(WRONG_WITHOUT_REDIS)],
+)
+def test_a_realistic_wrong_answer_needing_no_redis_gets_its_specific_message(check, wrong, says):
+    verdict = check(wrong)
+    assert not verdict.ok and verdict.done
+    assert verdict.message.startswith("✗ ")
+    assert says in verdict.message, verdict.message
+
+
+def test_every_check_needing_no_redis_has_a_wrong_answer_named():
+    assert {check for check, _, _ in WITHOUT_REDIS} <= {check for check, _, _ in WRONG_WITHOUT_REDIS}
+
+
+def test_write_only_key_access_is_a_right_answer_too():
+    verdict = production_exercises.producer_rules(lambda: ["%W~" + security.key_pattern("orders"), "+xadd"])
+    assert verdict.ok, verdict.message
+
+
+def test_the_acl_check_stops_the_server_it_started_whatever_the_answer(monkeypatch):
+    started, start = [], servers.start_redis_binary
+
+    def start_and_note(**kwargs):
+        started.append(start(**kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(servers, "start_redis_binary", start_and_note)
+    production_exercises.producer_rules(solution("04_producer_rules", "producer_rules"))
+    production_exercises.producer_rules(lambda: ["reset"])  # the login fails in the middle of the check
+    production_exercises.producer_rules(stub)  # the stub starts nothing
+    assert len(started) == 2
+    assert all(server.stopped and not server.data_dir.exists() for server in started)
+
+
+def test_the_slots_the_key_check_computes_are_the_clusters_and_its_verdicts_hold_there():
+    if not os.environ.get("REDIS_CLUSTER_URL"):
+        pytest.skip("no local Redis Cluster in this session (REDIS_CLUSTER_URL unset)")
+    cluster = client_from_url(os.environ["REDIS_CLUSTER_URL"])
+    right = solution("04_region_board_key", "region_board_key")
+    try:
+        for make in (right, key_without_tag, key_with_empty_tag, key_tagging_the_region):
+            keys = [make("2026-W01", region) for region in ("eu", "us", "apac", "world")]
+            for key in keys:
+                assert production_exercises._slot(key) == cluster.cluster_keyslot(key)
+            for n, key in enumerate(keys[:-1]):
+                cluster.zadd(key, {"ana": n + 1, "bob": 10})
+            if make is right:
+                assert cluster.zunionstore(keys[-1], keys[:-1]) == 2
+                assert cluster.zscore(keys[-1], "bob") == 30
+            else:
+                # past redis-py's own slot check, to the node that holds the first board: the server says it
+                node = cluster.get_node_from_key(keys[0]).redis_connection
+                with pytest.raises(redis.ResponseError, match="CROSSSLOT"):
+                    node.execute_command("ZUNIONSTORE", keys[-1], len(keys) - 1, *keys[:-1])
+    finally:
+        cleanup(cluster)
+        cluster.close()

@@ -399,6 +399,7 @@ def test_bad_arguments_to_reads_are_value_errors_and_change_nothing(r, small, ca
     ids=repr,
 )
 def test_bad_board_settings_are_value_errors_and_write_nothing(r, kwargs):
+    kwargs = dict(kwargs)  # the parameter is shared by the [single] and [cluster] runs
     name = kwargs.pop("name")
     with pytest.raises(ValueError):
         Leaderboard(r, name, **kwargs)
@@ -780,3 +781,33 @@ def test_max_exact_int_is_2_to_the_53():
     assert MAX_EXACT_INT == 2**53
     assert float(MAX_EXACT_INT + 1) == float(MAX_EXACT_INT)  # why the limit exists
     assert math.isfinite(float(MAX_EXACT_INT))
+
+
+# --- boards on a Redis Cluster: one board, one slot ---------------------------------------------------
+
+
+def test_rollup_of_boards_of_other_names_works_on_one_server_and_is_refused_on_a_cluster(r, redis_kind):
+    eu, us = Leaderboard(r, "eu"), Leaderboard(r, "us")
+    eu.add("ann", 5, meta={"country": "FR"})
+    us.add("bob", 7)
+    world = Leaderboard(r, "world")
+    if redis_kind == "single":
+        assert world.rollup([eu, us]) == 2
+        assert world.top() == [Entry(1, "bob", 7.0), Entry(2, "ann", 5.0)]
+        return
+    before = workshop_keys(r)
+    with pytest.raises(ValueError, match=r"hash tag \{world\}"):
+        world.rollup([eu, us])
+    assert workshop_keys(r) == before
+
+
+def test_regional_boards_of_one_name_roll_up_into_a_global_board_on_either(r):
+    regions = {region: Leaderboard(r, "world", period=region) for region in ("eu", "us", "asia")}
+    regions["eu"].add_many({"ann": 5, "bob": 3}, progress=False)
+    regions["us"].add_many({"cat": 9, "bob": 4}, progress=False)
+    regions["asia"].add("dan", 1, meta={"country": "JP"})
+    world = Leaderboard(r, "world", period="all")
+    assert world.rollup(regions.values()) == 4
+    assert [(e.member, e.score) for e in world.top()] == [("cat", 9), ("bob", 7), ("ann", 5), ("dan", 1)]
+    assert world.meta("dan") == {"country": "JP"}
+    assert len({key_slot(board.key.encode()) for board in (*regions.values(), world)}) == 1

@@ -18,12 +18,14 @@ import time
 import pytest
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.retry import Retry
 
 from helpers import processes
+from helpers.connection import client_from_url
 from helpers.keyspace import cleanup
-from helpers.ratelimit import ALGORITHMS, Decision, RateLimiter, sliding_window_oracle
+from helpers.ratelimit import ALGORITHMS, Decision, RateLimiter, load_functions, sliding_window_oracle
 from helpers.servers import start_redis_binary
 
 pytestmark = pytest.mark.timeout(120)  # a regression that hangs fails instead
@@ -563,7 +565,7 @@ RACE_PERIODS = {
 def _hammer(redis_url, algorithms, trials, calls, barrier, gate, results) -> None:
     """In a spawned process: per algorithm and trial, wait for the others, hit one key ``calls`` times."""
     try:
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        client = client_from_url(redis_url)
         limiters = {
             a: RateLimiter(client, RACE_LIMIT, RACE_PERIODS[a], a, name=f"race-{a}") for a in algorithms
         }
@@ -585,7 +587,7 @@ def _hammer(redis_url, algorithms, trials, calls, barrier, gate, results) -> Non
 @pytest.fixture(scope="module")
 def race(redis_url):
     """Per algorithm, per trial: how many requests each process got admitted (server clock, no now_ms)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = client_from_url(redis_url)
     barrier = processes.spawn_context().Barrier(RACE_PROCESSES)
     before = client.time()
     jobs = [(redis_url, list(RACE_PERIODS), RACE_TRIALS, RACE_CALLS, barrier)] * RACE_PROCESSES
@@ -625,6 +627,41 @@ def test_the_race_really_interleaves_processes_on_one_key(race):
         1 for algorithm in per_trial for counts in per_trial[algorithm] if sum(1 for c in counts if c) >= 2
     )
     assert shared >= RACE_TRIALS  # of 4 * RACE_TRIALS trials, at least a quarter split among processes
+
+
+# --- scripts and Functions on every primary of a cluster --------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_hit_many_over_keys_on_every_shard_recovers_from_a_script_flush_on_every_primary(r, algorithm):
+    """On a cluster the pipeline is split by shard and SCRIPT FLUSH / SCRIPT LOAD go to every primary."""
+    limiter = RateLimiter(r, 3, 60, algorithm)
+    users = [f"user-{i}" for i in range(12)]  # twelve hash tags: on a cluster, spread over the shards
+    slots = {key_slot(limiter.keys(user)[0].encode()) for user in users}
+    assert len(slots) == len(users)
+    assert [d.remaining for d in limiter.hit_many([(u, 1) for u in users], now_ms=1_000)] == [2] * len(users)
+    r.script_flush()  # a cluster client sends it to every primary
+    assert [d.remaining for d in limiter.hit_many([(u, 1) for u in users], now_ms=1_000)] == [1] * len(users)
+    r.script_flush()
+    assert [limiter.hit(u, now_ms=1_000).remaining for u in users] == [0] * len(users)
+
+
+def test_functions_are_loaded_on_every_primary_and_fcall_decides_like_the_script(r):
+    primaries = r.get_primaries() if isinstance(r, RedisCluster) else []
+    clients = [node.redis_connection for node in primaries] or [r]
+    function = load_functions(r)
+    try:
+        for client in clients:
+            assert len(client.function_list(library="workshop_ratelimit")) == 1
+        limiter = RateLimiter(r, 2, 60, "sliding_log", name="fcall")
+        for user in ("ann", "bob", "cat", "dan"):  # on a cluster, not all on one shard
+            keys = limiter.keys(user)
+            replies = [r.fcall(function, 2, *keys, 60, 2, 1_000, 1)[0] for _ in range(3)]
+            assert replies == [1, 1, 0]
+    finally:
+        r.function_delete("workshop_ratelimit")
+    for client in clients:
+        assert client.function_list(library="workshop_ratelimit") == []
 
 
 # --- faults on a private server: SCRIPT FLUSH, restart, kill -9, SIGSTOP -----------------------------------

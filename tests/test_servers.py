@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import port_for
@@ -164,3 +165,67 @@ def test_redact_removes_user_and_password(url, printed):
 )
 def test_redact_hides_a_password_given_in_the_query_string(url):
     assert "s3cret" not in servers.redact(url)
+
+
+# --- kill -9 and restart: the fault tests' and notebook 04's crash ---------------------------------
+
+
+def test_kill_is_a_sigkill_that_skips_the_save_a_shutdown_would_make():
+    server = servers.start_redis_binary(extra_args=("--save", "3600 1"))  # a clean shutdown would save
+    try:
+        client = redis.Redis.from_url(server.url)
+        client.set("workshop:servers:unsaved", "1")
+        client.close()
+        pid = server.kill()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        assert not answers(server.url)
+        assert not (server.data_dir / "dump.rdb").exists()
+        server.restart()
+        client = redis.Redis.from_url(server.url)
+        assert client.dbsize() == 0
+        client.close()
+    finally:
+        server.stop()
+    assert not server.data_dir.exists()
+
+
+def test_restart_comes_back_on_the_same_url_with_what_the_aof_holds():
+    server = servers.start_redis_binary(extra_args=("--appendonly", "yes", "--appendfsync", "always"))
+    try:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        client.set("workshop:servers:kept", "yes")
+        client.close()
+        server.kill()
+        server.restart()
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        assert client.get("workshop:servers:kept") == "yes"
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_restart_of_a_running_server_and_kill_of_a_dead_one_are_errors():
+    server = servers.start_redis_binary()
+    try:
+        with pytest.raises(RuntimeError, match="still running"):
+            server.restart()
+        server.kill()
+        with pytest.raises(RuntimeError, match="not running"):
+            server.kill()
+    finally:
+        server.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        server.restart()
+
+
+def test_kill_and_restart_need_a_redis_server_binary():
+    container_like = servers.Throwaway("redis://127.0.0.1:1/0", "throwaway, Docker container", lambda: None)
+    for action in (container_like.kill, container_like.restart):
+        with pytest.raises(RuntimeError, match="binary"):
+            action()
+
+
+def test_wait_until_loaded_gives_up_on_a_port_nobody_listens_on():
+    with pytest.raises(TimeoutError, match="did not finish loading"):
+        servers.wait_until_loaded(f"redis://127.0.0.1:{port_for.select_random()}/0", timeout=0.3)

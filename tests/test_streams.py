@@ -12,6 +12,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from helpers.connection import client_from_url
 from helpers.streams import EventLog, Worker, WorkerStats, apply_once, ensure_group, validate_event
 
 GROUP = "svc"
@@ -430,34 +431,45 @@ def test_requeue_dead_letter_keeps_original_fields_whose_names_start_with_an_und
     assert r.xrange(log.key)[-1][1] == {"action": "placed", "_trace": "abc"}
 
 
-class _PausingRedis(redis.Redis):
-    """A real client that, once, waits for a second client right after reading a dead letter.
+def pausing_client(redis_url: str, barrier: threading.Barrier, paused: list[bool]):
+    """A real client whose transactions, once, wait for a second client right after reading a dead letter.
 
     This forces the interleaving two operators hit when they requeue the same
-    dead letter at the same moment: both read it, then both write.
+    dead letter at the same moment: both read it, then both write. The read
+    happens on the transaction's pipeline (after WATCH), so the pause is put
+    there; ``paused`` records that it really happened.
     """
+    client = client_from_url(redis_url)
+    make_pipeline = client.pipeline
 
-    barrier: threading.Barrier
+    def pipeline(*args, **kwargs):
+        pipe = make_pipeline(*args, **kwargs)
+        read = pipe.xrange
 
-    def xrange(self, name, *args, **kwargs):
-        found = super().xrange(name, *args, **kwargs)
-        if name.endswith(":dead-letters") and not getattr(self, "_paused", False):
-            self._paused = True
-            try:
-                self.barrier.wait(timeout=2)
-            except threading.BrokenBarrierError:
-                pass
-        return found
+        def xrange(name, *args, **kwargs):
+            found = read(name, *args, **kwargs)
+            if name.endswith(":dead-letters") and not paused:
+                paused.append(True)
+                barrier.wait(timeout=5)
+            return found
+
+        pipe.xrange = xrange
+        return pipe
+
+    client.pipeline = pipeline
+    return client
 
 
 def test_requeueing_one_dead_letter_twice_at_once_appends_it_only_once(r, redis_url, log):
     dead_id = plant_dead_letter(r, log, {"action": "placed"})
     barrier = threading.Barrier(2)
     outcomes: list[object] = []
+    pauses: list[list[bool]] = []
 
     def requeue():
-        client = _PausingRedis.from_url(redis_url, decode_responses=True)
-        client.barrier = barrier
+        paused: list[bool] = []
+        pauses.append(paused)
+        client = pausing_client(redis_url, barrier, paused)
         try:
             outcomes.append(EventLog(client, "orders").requeue_dead_letter(dead_id))
         except KeyError as error:
@@ -470,6 +482,7 @@ def test_requeueing_one_dead_letter_twice_at_once_appends_it_only_once(r, redis_
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
+    assert pauses == [[True], [True]]  # both read the dead letter before either wrote
     assert len(outcomes) == 2
     assert log.dead_letters() == []
     assert len(log) == 1, f"the dead letter was requeued {len(log)} times: {outcomes}"
@@ -755,7 +768,7 @@ def test_apply_once_from_many_threads_applies_each_id_exactly_once(r, redis_url,
     lock = threading.Lock()
 
     def race():
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        client = client_from_url(redis_url)
         try:
             for entry_id in entry_ids:
                 barrier.wait(timeout=10)

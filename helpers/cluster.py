@@ -1,0 +1,219 @@
+"""A throwaway local Redis Cluster, and where a key lives in it: notebook 04's "scaling out".
+
+``start_cluster()`` starts three ``redis-server --cluster-enabled yes`` processes
+(through ``helpers.servers.start_redis_binary``: free loopback ports, files under
+the git-ignored ``.workshop/``, mirakuru kills them if Python exits), joins them
+with ``redis-cli --cluster create ... --cluster-replicas 0`` (three primaries,
+no replicas: a teaching cluster, not a highly available one) and waits until
+every node says ``cluster_state:ok``::
+
+    with start_cluster() as cluster:
+        r = connect(cluster.url)                 # a redis.cluster.RedisCluster
+        locate(r, "workshop:lb:{daily}")         # slot 1234, on 127.0.0.1:30001
+
+A cluster splits the 16,384 hash slots between its primaries; a key's slot is
+CRC16 of its name, or of the part between the first ``{`` and ``}`` (its hash
+tag) when there is one. One key, a whole sorted set, always lives on one node:
+the cluster spreads *keys*, never the members of one key.
+"""
+
+from __future__ import annotations
+
+import atexit
+import random
+import shutil
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import redis
+from redis.cluster import RedisCluster
+
+from helpers import servers
+
+SLOTS = 16_384
+CLUSTER_SCHEME = "redis+cluster"  # what helpers.connection.connect() reads as "a cluster client"
+NODE_TIMEOUT_MS = 5_000  # how long a node may be silent before the others call it failing
+READY_TIMEOUT_S = 30.0
+_BUS_OFFSET = 10_000  # each node also listens on port + 10000 for the cluster bus
+
+
+class ClusterUnavailable(RuntimeError):
+    """The local cluster could not be started."""
+
+
+class KeyLocation(NamedTuple):
+    key: str
+    slot: int
+    node: str  # "host:port" of the primary that owns the slot
+    hash_tag: str | None  # the part of the key that chose the slot, if not the whole key
+
+
+@dataclass
+class LocalCluster:
+    """A cluster this process started: ``url`` for ``connect()``, ``node_urls`` one per primary."""
+
+    url: str
+    node_urls: list[str]
+    nodes: list[servers.Throwaway] = field(repr=False)
+    stopped: bool = False
+
+    def client(self, **kwargs) -> RedisCluster:
+        """A cluster client (strings decoded); ``connect(self.url)`` also prints what it is."""
+        return RedisCluster.from_url(self.node_urls[0], decode_responses=True, **kwargs)
+
+    def stop(self) -> None:
+        """Stop every node and remove its files (including its ``nodes.conf``)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        for node in self.nodes:
+            node.stop()
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def start_cluster(primaries: int = 3, *, node_timeout_ms: int = NODE_TIMEOUT_MS) -> LocalCluster:
+    """Start ``primaries`` cluster-enabled ``redis-server`` processes and join them into one cluster.
+
+    Raises ``ClusterUnavailable`` (before starting anything) if ``redis-server``
+    or ``redis-cli`` is missing, or if the cluster does not come up; whatever
+    was started is stopped again.
+    """
+    if isinstance(primaries, bool) or not isinstance(primaries, int) or primaries < 3:
+        raise ValueError(f"a Redis Cluster needs at least 3 primaries, got {primaries!r}")
+    if isinstance(node_timeout_ms, bool) or not isinstance(node_timeout_ms, int) or node_timeout_ms < 100:
+        raise ValueError(f"node_timeout_ms must be an integer >= 100, got {node_timeout_ms!r}")
+    missing = [name for name in ("redis-server", "redis-cli") if shutil.which(name) is None]
+    if missing:
+        raise ClusterUnavailable(
+            f"cannot start a local Redis Cluster: {' and '.join(missing)} not found on PATH. "
+            "Install Redis 7 (`apt install redis-server` / `brew install redis`; both give redis-cli too), "
+            "or point REDIS_CLUSTER_URL at a cluster you already have."
+        )
+    args = (
+        "--cluster-enabled", "yes",
+        "--cluster-config-file", "nodes.conf",  # relative to --dir: the node's own folder under .workshop/
+        "--cluster-node-timeout", str(node_timeout_ms),
+    )  # fmt: skip
+    nodes: list[servers.Throwaway] = []
+    cluster = LocalCluster("", [], nodes)
+    try:
+        for port in _cluster_ports(primaries):
+            nodes.append(servers.start_redis_binary(extra_args=args, port=port))
+        addresses = [node.url.split("//", 1)[1].split("/", 1)[0] for node in nodes]
+        created = subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=READY_TIMEOUT_S,
+        )
+        if created.returncode != 0:
+            raise ClusterUnavailable(f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}")
+        _wait_until_ok([node.url for node in nodes], primaries)
+    except BaseException:
+        cluster.stop()
+        raise
+    cluster.url = f"{CLUSTER_SCHEME}://{addresses[0]}"
+    cluster.node_urls = [node.url for node in nodes]
+    atexit.register(cluster.stop)
+    return cluster
+
+
+def locate(r: RedisCluster, key: str) -> KeyLocation:
+    """Which slot ``key`` hashes to (CLUSTER KEYSLOT) and which primary owns that slot (CLUSTER SHARDS).
+
+    Both answers come from the server, not from the client's cached slot map.
+    """
+    if not isinstance(r, RedisCluster):
+        raise TypeError(f"locate needs a redis.cluster.RedisCluster client, got {type(r).__name__}")
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key must be a non-empty string, got {key!r}")
+    slot = int(r.cluster_keyslot(key))
+    for start, end, node in slot_ranges(r):
+        if start <= slot <= end:
+            return KeyLocation(key, slot, node, hash_tag(key))
+    raise ClusterUnavailable(f"no primary owns slot {slot}: the cluster does not cover every slot")
+
+
+def slot_ranges(r: RedisCluster) -> list[tuple[int, int, str]]:
+    """``[(first slot, last slot, "host:port" of its primary), ...]`` in slot order, from CLUSTER SHARDS."""
+    ranges = []
+    for shard in r.execute_command("CLUSTER SHARDS", target_nodes=RedisCluster.RANDOM):
+        shard = _as_dict(shard)
+        primary = next(_as_dict(n) for n in shard["nodes"] if _as_dict(n)["role"] == "master")
+        node = f"{primary['ip']}:{primary['port']}"
+        bounds = shard["slots"]
+        ranges += [(int(bounds[i]), int(bounds[i + 1]), node) for i in range(0, len(bounds), 2)]
+    return sorted(ranges)
+
+
+def keys_per_node(r: RedisCluster, match: str = "*") -> dict[str, int]:
+    """How many keys matching ``match`` each primary holds (SCAN on every primary), by "host:port"."""
+    if not isinstance(r, RedisCluster):
+        raise TypeError(f"keys_per_node needs a redis.cluster.RedisCluster client, got {type(r).__name__}")
+    counts: Counter[str] = Counter()
+    for node in r.get_primaries():
+        counts[node.name] = sum(1 for _ in node.redis_connection.scan_iter(match=match, count=1_000))
+    return dict(sorted(counts.items()))
+
+
+def hash_tag(key: str) -> str | None:
+    """The part of ``key`` Redis hashes instead of the whole key, or ``None`` (the rule of CLUSTER KEYSLOT).
+
+    The first ``{``, then the first ``}`` after it, with something in between.
+    """
+    start = key.find("{")
+    if start == -1:
+        return None
+    end = key.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return key[start + 1 : end]
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster-bus port (+10000) is free too, and below 65536."""
+    import port_for
+
+    chosen: list[int] = []
+    for port in random.sample(range(20_000, 55_000), 2_000):
+        if port_for.is_available(port) and port_for.is_available(port + _BUS_OFFSET):
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise ClusterUnavailable("found no free pairs of ports (port and port + 10000) on 127.0.0.1")
+
+
+def _wait_until_ok(node_urls: list[str], primaries: int) -> None:
+    """Until every node reports cluster_state:ok, all slots assigned and every node known."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    clients = [redis.Redis.from_url(url, decode_responses=True) for url in node_urls]
+    try:
+        while True:
+            infos = [client.cluster("INFO") for client in clients]
+            if all(
+                info["cluster_state"] == "ok"
+                and int(info["cluster_slots_assigned"]) == SLOTS
+                and int(info["cluster_known_nodes"]) == primaries
+                for info in infos
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise ClusterUnavailable(f"the cluster was not ready after {READY_TIMEOUT_S:g} s: {infos}")
+            time.sleep(0.05)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _as_dict(reply) -> dict:
+    """CLUSTER SHARDS answers flat ``[name, value, ...]`` lists under RESP2, maps under RESP3."""
+    return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2]))
