@@ -11,6 +11,15 @@ Per pattern: ``leaderboard`` (+ ``leaderboard_sql`` its SQL baseline,
 the SQL baseline, ``workload`` the shared event workload, ``streams_bench``);
 ``ratelimit`` (+ ``ratelimit_sql`` the SQL baseline, ``ratelimit_race`` and
 ``ratelimit_bench`` the experiments).
+
+Running it for real (notebook 04): ``persistence`` (kill -9 under each
+setting), ``blocking`` (slow scripts, BUSY, SCRIPT KILL), ``memory`` (bytes per
+member and entry, eviction), ``security`` (ACL users, injection, exposure) and
+``cluster`` (a throwaway local Redis Cluster, where a key lives).
+
+The workshop itself: ``magic`` (the ``%%redis`` cell magic), ``exercises`` and
+one ``<pattern>_exercises`` module per notebook (the "Your turn" checks), and
+``doctor`` (``make doctor``'s pre-flight check).
 """
 
 from helpers.connection import connect

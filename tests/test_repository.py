@@ -1,13 +1,17 @@
-"""The repository keeps its promises: executed notebooks, safe docker-compose, no FLUSH."""
+"""The repository keeps its promises: executed notebooks, safe docker-compose, no FLUSH, slides, %%redis."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+import redis
 import yaml
+
+from helpers.magic import parse_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -42,12 +46,94 @@ def _code(path: Path) -> str:
     return path.read_text()
 
 
+# In a %%redis cell a command is a bare line: its first word, quoted or not, in any case.
+EMPTIES_A_DATABASE = re.compile(r"""^\s*["']?flush(db|all)["']?(\s|$)""", re.IGNORECASE)
+SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+
+
+def _redis_cells(path: Path) -> list[str]:
+    """The bodies (without the %%redis line) of a notebook's %%redis cells."""
+    notebook = nbformat.read(path, as_version=4)
+    cells = [cell.source.partition("\n") for cell in notebook.cells if cell.cell_type == "code"]
+    return [body for first, _, body in cells if first.split()[:1] == ["%%redis"]]
+
+
+def _lines_emptying_a_database(body: str) -> list[str]:
+    return [line.strip() for line in body.splitlines() if EMPTIES_A_DATABASE.match(line)]
+
+
 def test_no_code_flushes_a_whole_database():
     """Clean-up goes by prefix; FLUSHDB/FLUSHALL would take the learner's data with it."""
     call = re.compile(r"\.flush(db|all)\s*\(|['\"]flush(db|all)['\"]", re.IGNORECASE)
     sources = [*ROOT.glob("helpers/*.py"), *ROOT.glob("lua/*.lua"), *NOTEBOOKS]
     offenders = [path.name for path in sources if call.search(_code(path))]
+    offenders += [
+        f"{path.name}: {line}" for path in NOTEBOOKS for body in _redis_cells(path)
+        for line in _lines_emptying_a_database(body)
+    ]
     assert offenders == []
+
+
+def test_the_flush_check_catches_a_bare_command_line_in_a_redis_cell():
+    body = "\n".join(
+        ["SET workshop:k v", "  flushall ASYNC", '"FlushDB"', "FLUSHDB", "SCRIPT FLUSH", "GET flushdb",
+         "-- FLUSHDB: never", "FLUSHDBX"]
+    )
+    assert _lines_emptying_a_database(body) == ["flushall ASYNC", '"FlushDB"', "FLUSHDB"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_loads_the_redis_magic_in_its_first_code_cell(path):
+    notebook = nbformat.read(path, as_version=4)
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert re.search(r"^%load_ext helpers\.magic\s*$", first.source, re.MULTILINE), (
+        f"{path.name}: the set-up cell must run `%load_ext helpers.magic` (the %%redis cells need it)"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_a_slide_type_and_every_section_starts_a_slide(path):
+    cells = nbformat.read(path, as_version=4).cells
+    kinds = [cell.metadata.get("slideshow", {}).get("slide_type") for cell in cells]
+    unset = [index for index, kind in enumerate(kinds) if kind not in SLIDE_TYPES]
+    assert unset == [], f"{path.name}: cells with no RISE slide type (metadata.slideshow.slide_type): {unset}"
+    headings = [
+        index for index, cell in enumerate(cells)
+        if cell.cell_type == "markdown" and cell.source.startswith(("# ", "## "))
+    ]
+    assert headings and headings[0] == 0
+    not_slides = [cells[i].source.splitlines()[0] for i in headings if kinds[i] != "slide"]
+    assert not_slides == [], f"{path.name}: these headings do not start a slide"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_redis_cells_name_only_keys_under_their_notebooks_prefix(path, redis_url):
+    """The notebook's clean-up deletes by its PREFIX: a %%redis key outside it would be left behind."""
+    bodies = _redis_cells(path)
+    if not bodies:
+        pytest.skip(f"{path.name} has no %%redis cell")
+    setup = next(cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
+    part = re.search(r'^PREFIX = key\("([^"]+)"\) \+ ":"', setup.source, re.MULTILINE)
+    assert part, f"{path.name}: the set-up cell has no PREFIX = key(...) + \":\""
+    prefix = f"workshop:{part.group(1)}:"  # the cells spell the default prefix, as one types it in redis-cli
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    named = []
+    try:
+        for body in bodies:
+            for command in parse_cell(body):
+                if len(command.args) < 2:  # MULTI, EXEC, PING...: COMMAND GETKEYS needs an argument
+                    continue
+                try:
+                    keys = client.command_getkeys(*command.args)  # the server says which words are keys
+                except redis.ResponseError as error:
+                    if "no key arguments" in str(error):
+                        continue
+                    raise
+                named += [(command.source, name) for name in keys]
+    finally:
+        client.close()
+    assert named, f"{path.name}: its %%redis cells name no key at all"
+    assert [(source, name) for source, name in named if not name.startswith(prefix)] == []
 
 
 def test_docker_compose_gives_redis_with_aof_and_postgres_on_loopback_with_health_checks():
@@ -61,3 +147,65 @@ def test_docker_compose_gives_redis_with_aof_and_postgres_on_loopback_with_healt
         for port in service["ports"]:
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
         assert service["healthcheck"]["test"], f"{name} has no health check"
+
+
+PASSWORD_FROM_ENV = re.compile(r"^\$\{REDIS_PASSWORD:\?[^}]+\}$")  # required: compose stops if unset
+
+
+def _redis_service() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["redis"]
+
+
+def _after(command: list, flag: str) -> str:
+    assert flag in command, f"the Redis command has no {flag}"
+    return str(command[command.index(flag) + 1])
+
+
+def test_docker_compose_redis_requires_a_password_read_from_the_environment():
+    command = _redis_service()["command"]
+    assert PASSWORD_FROM_ENV.match(_after(command, "--requirepass")), "the password must come from .env"
+
+
+def test_docker_compose_redis_keeps_aof_on_with_fsync_every_second():
+    command = _redis_service()["command"]
+    assert _after(command, "--appendonly") == "yes"
+    assert _after(command, "--appendfsync") == "everysec"
+
+
+def test_docker_compose_redis_is_published_on_loopback_only():
+    ports = _redis_service()["ports"]
+    assert ports and all(str(port).startswith("127.0.0.1:") for port in ports)
+
+
+def test_docker_compose_redis_health_check_logs_in_with_the_same_password():
+    service = _redis_service()
+    assert PASSWORD_FROM_ENV.match(service["environment"]["REDISCLI_AUTH"])
+    check = " ".join(service["healthcheck"]["test"])
+    assert "redis-cli" in check and "PONG" in check  # an error reply (NOAUTH) is not healthy
+
+
+def test_no_redis_password_is_written_in_the_compose_file():
+    service = _redis_service()
+    secrets = [_after(service["command"], "--requirepass")]
+    secrets += [v for k, v in service.get("environment", {}).items() if "PASS" in k or "AUTH" in k]
+    assert all(PASSWORD_FROM_ENV.match(str(value)) for value in secrets), secrets
+    assert not re.search(r"redis://[^@\s]*:[^@\s$]+@", (ROOT / "docker-compose.yml").read_text())
+
+
+def test_env_example_shows_the_password_variable_with_a_placeholder_and_env_is_ignored():
+    example = (ROOT / ".env.example").read_text()
+    values = dict(
+        line.split("=", 1)
+        for line in example.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
+    assert "replace" in values["REDIS_PASSWORD"].lower(), (
+        "the example must hold a placeholder, not a password"
+    )
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", ".env"], cwd=ROOT, capture_output=True, text=True
+    )
+    if "not a git repository" in tracked.stderr:
+        pytest.skip("not a git checkout")
+    assert tracked.returncode != 0, ".env is committed: remove it from git and change the password"
