@@ -207,6 +207,18 @@ def _run_together(writers: int, increments: int, make_step) -> float:
     return time.perf_counter() - started
 
 
+def load_padded_board(
+    r: redis.Redis, key: str, members: int, name_length: int, *, chunk: int = 10_000
+) -> None:
+    """(Re)create ``key`` as a board of ``members`` names ``p:<i>`` padded with ``x`` to ``name_length``."""
+    r.unlink(key)
+    names = [f"p:{i}".ljust(name_length, "x") for i in range(members)]
+    pipe = r.pipeline(transaction=False)
+    for start in range(0, members, chunk):
+        pipe.zadd(key, {name: i for i, name in enumerate(names[start : start + chunk], start)})
+    pipe.execute()
+
+
 def memory_by_name_length(r: redis.Redis, *, members: int, lengths=(8, 16, 32, 64, 128)) -> pd.DataFrame:
     """MEMORY USAGE per member of a ``members``-strong sorted set, by member-name length."""
     rows = []
@@ -214,12 +226,7 @@ def memory_by_name_length(r: redis.Redis, *, members: int, lengths=(8, 16, 32, 6
         if length < 8:
             raise ValueError("names shorter than 8 characters cannot hold a unique number")
         key = workshop_key("lb", "memory", str(length))
-        r.unlink(key)
-        names = [f"p:{i}".ljust(length, "x") for i in range(members)]
-        pipe = r.pipeline(transaction=False)
-        for start in range(0, members, 10_000):
-            pipe.zadd(key, {name: i for i, name in enumerate(names[start : start + 10_000], start)})
-        pipe.execute()
+        load_padded_board(r, key, members, length)
         used = r.memory_usage(key, samples=0)
         rows.append(
             {

@@ -40,7 +40,7 @@ from tqdm import tqdm
 from helpers import servers
 from helpers.config import settings
 from helpers.keyspace import key as workshop_key
-from helpers.leaderboard_bench import memory_by_name_length
+from helpers.leaderboard_bench import load_padded_board, memory_by_name_length
 
 POLICIES = ("noeviction", "allkeys-lru", "volatile-lru")
 KNOWN_POLICIES = (
@@ -135,12 +135,7 @@ def encoding_switch(
 
 def _measure_zset(r: redis.Redis, members: int, name_length: int) -> tuple[int, str]:
     key = workshop_key("memory", "zset")
-    r.unlink(key)
-    names = [f"p:{i}".ljust(name_length, "x") for i in range(members)]
-    pipe = r.pipeline(transaction=False)
-    for start in range(0, members, 10_000):
-        pipe.zadd(key, {name: i for i, name in enumerate(names[start : start + 10_000], start)})
-    pipe.execute()
+    load_padded_board(r, key, members, name_length)
     used, encoding = r.memory_usage(key, samples=0), r.object("encoding", key)
     r.unlink(key)
     return used, encoding

@@ -37,6 +37,7 @@ from helpers.exercises import (
     show_solution,
 )
 from helpers.keyspace import key as workshop_key
+from helpers.leaderboard_bench import load_padded_board
 
 __all__ = ["region_board_key", "producer_rules", "players_that_fit", "show_solution"]
 
@@ -348,7 +349,7 @@ def _key_granted_by(rules: list[str], key: str) -> str | None:
 
 # --- 3. a memory budget ------------------------------------------------------------------------
 # (maxmemory in bytes, name length); names short enough for a listpack first, to catch a small sample
-BUDGETS = ((64 * 1024**2, 16), (1024**3, 120))
+BUDGETS = ((1024**3, 16), (8 * 1024**3, 120))  # 1 GiB, 8 GiB
 REFERENCE_MEMBERS = 10_000  # big enough to be a skiplist, as a board of millions is
 TOLERANCE = 0.2  # the hash table doubles in steps: a sample's bytes per member differ by a few percent
 SHORT_NAME = 8
@@ -362,12 +363,7 @@ def players_that_fit(r: redis.Redis, fn: object) -> Verdict:
 
 def _bytes_per_member(r: redis.Redis, key: str, members: int, name_length: int) -> float:
     """MEMORY USAGE (every element counted) of a board of ``members`` names of ``name_length``, per member."""
-    r.unlink(key)
-    names = [f"p:{i}".ljust(name_length, "x") for i in range(members)]
-    pipe = r.pipeline(transaction=False)
-    for start in range(0, members, 5_000):
-        pipe.zadd(key, {name: i for i, name in enumerate(names[start : start + 5_000], start)})
-    pipe.execute()
+    load_padded_board(r, key, members, name_length, chunk=5_000)
     used = r.memory_usage(key, samples=0)
     r.unlink(key)
     return used / members
@@ -424,7 +420,7 @@ def _budget_hint(
     implied = budget / answer
     if abs(answer - bpm) <= TOLERANCE * bpm:
         return f"{said}. {answer:,} is about the bytes per member: divide the budget by it."
-    if answer * 1_000 < expected:
+    if answer * 100 < expected:
         return (
             f"{said}. Did you divide by the whole sample board's MEMORY USAGE? Divide by the bytes per "
             "member (usage / members)."
