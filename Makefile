@@ -1,6 +1,7 @@
 # Redis Beyond Cache: the two commands of the README, and a few helpers.
 #   make lab    set up, check the servers, open JupyterLab on notebooks/
 #   make test   set up, then the whole suite: tests/ and every notebook (nbval, strict)
+#   make test-servers  the whole suite once per server found (pip Redis 8.2, pip Valkey 8.1, system Redis)
 #   make doctor pre-flight check of this laptop: versions, servers, memory, a ten-second benchmark
 #   make html   the executed notebooks as a static site in site/, to read before running (EXECUTE=1 re-runs)
 #   make slides present a notebook with RISE: make slides NOTEBOOK=02 (default 01)
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed
 # Jupyter refuses to run as root unless told; containers and CI run as root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab test setup servers bench lint execute clean doctor html slides
+.PHONY: lab test test-servers setup servers bench lint execute clean doctor html slides
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (the pinned numpy and pandas require it), found " + sys.version)'
@@ -33,17 +34,25 @@ lab: servers
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	WORKSHOP_SIZE=$${WORKSHOP_SIZE:-ci} $(BIN)/python -m pytest
+
+# The whole suite (notebooks included) once per Redis-compatible server this machine has, then a table.
+# MATRIX_REQUIRE=3 fails when fewer servers are found (CI: the pip Redis, the pip Valkey, the system Redis).
+MATRIX_REQUIRE ?= 1
+test-servers: setup
+	WORKSHOP_SIZE=$${WORKSHOP_SIZE:-ci} $(BIN)/python -m helpers.matrix --require $(MATRIX_REQUIRE)
 
 bench: servers
 	$(BIN)/python -m helpers.bench leaderboard
 	$(BIN)/python -m helpers.bench streams
 	$(BIN)/python -m helpers.bench ratelimit
 
-# Re-run every notebook at workshop size and save its outputs (what is committed).
-execute: servers
-	WORKSHOP_SIZE=workshop $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=1800 notebooks/[0-9]*.ipynb
+# Re-run every notebook at workshop size and save its outputs (what is committed), on throwaway
+# servers of the default binaries (helpers.with_servers; WORKSHOP_REDIS picks another Redis).
+execute: setup
+	WORKSHOP_SIZE=workshop $(BIN)/python -m helpers.with_servers $(BIN)/jupyter nbconvert --to notebook \
+		--execute --inplace --ExecutePreprocessor.timeout=1800 notebooks/[0-9]*.ipynb
 	# fold progress-bar refreshes into their final line, as JupyterLab shows them
 	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True \
 		notebooks/[0-9]*.ipynb
@@ -66,12 +75,12 @@ slides: servers
 # every notebook again at workshop size first (about 15 minutes), into site/executed/.
 SITE_SOURCES = $(if $(filter 1,$(EXECUTE)),site/executed,notebooks)
 
-html: setup $(if $(filter 1,$(EXECUTE)),servers)
+html: setup
 	rm -rf site
 	mkdir -p site
 ifeq ($(EXECUTE),1)
-	WORKSHOP_SIZE=workshop $(BIN)/jupyter nbconvert --to notebook --execute \
-		--ExecutePreprocessor.timeout=1800 --output-dir site/executed notebooks/[0-9]*.ipynb
+	WORKSHOP_SIZE=workshop $(BIN)/python -m helpers.with_servers $(BIN)/jupyter nbconvert --to notebook \
+		--execute --ExecutePreprocessor.timeout=1800 --output-dir site/executed notebooks/[0-9]*.ipynb
 	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True \
 		site/executed/[0-9]*.ipynb
 endif

@@ -3,16 +3,22 @@
 nbval starts a notebook's kernel before any fixture runs, so the servers and
 the environment variables that point at them (REDIS_URL, DATABASE_URL) are
 set up here, in ``pytest_configure``, and torn down in ``pytest_unconfigure``.
+The session never uses a server this machine happens to run:
 
-* Redis: always a throwaway (testcontainers when a Docker engine answers,
-  else ``redis-server`` on a free port). The Redis on 6379 is never used.
-* Redis Cluster: a throwaway of three primaries (``helpers.cluster``, three
-  ``redis-server`` processes), its URL in ``REDIS_CLUSTER_URL``: the pattern
-  helpers' tests run a second time against it.
-* PostgreSQL: a throwaway database on the server ``DATABASE_URL`` names, or
-  on localhost:5432. With ``CI=true`` a missing PostgreSQL is an error.
+* Redis: always a throwaway of the binary ``helpers.servers.redis_binary()``
+  chooses (the pip Redis 8.2 unless ``WORKSHOP_REDIS`` picks ``valkey``,
+  ``system`` or a path: ``make test-servers`` runs the suite once per server),
+  else a container when a Docker engine answers.
+* Redis Cluster: a throwaway of three primaries of the same binary
+  (``helpers.cluster``), its URL in ``REDIS_CLUSTER_URL``: the pattern helpers'
+  tests run a second time against it.
+* PostgreSQL: a throwaway database on the server ``DATABASE_URL`` names when
+  it is set; else a throwaway PostgreSQL 18 from pip (``helpers.servers``).
 * A foreign key, planted before the notebooks run: the keyspace tests check
   it is still there afterwards.
+
+When a server cannot be had the session stops before collecting anything,
+with one message that says what was tried and what to run.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import psycopg
 import pytest
 import redis
 
-from helpers import cluster, servers, sql
+from helpers import cluster, servers
 from helpers.connection import client_from_url
 
 FOREIGN_KEYS = {"learner:precious": "do not delete", "workshopper:data": "not our prefix either"}
@@ -36,6 +42,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # xdist workers share the controller's servers
         return
     os.environ.setdefault("WORKSHOP_SIZE", "ci")
+    try:
+        _start_servers(config)
+    except servers.SetupError as error:
+        pytest_unconfigure(config)
+        raise pytest.UsageError(f"the test session needs its own servers: {error}") from None
+
+
+def _start_servers(config: pytest.Config) -> None:
     redis_server = servers.start_redis()
     _state["redis"] = redis_server
     os.environ["REDIS_URL"] = redis_server.url
@@ -44,29 +58,45 @@ def pytest_configure(config: pytest.Config) -> None:
     client.close()
     try:
         local_cluster = cluster.start_cluster()
-    except cluster.ClusterUnavailable as error:
+    except servers.SetupError as error:
         if os.environ.get("CI", "").lower() == "true":
-            raise pytest.UsageError(f"CI=true but no local Redis Cluster started: {error}") from error
+            raise
         os.environ.pop("REDIS_CLUSTER_URL", None)  # the cluster runs of the tests skip, saying why
         config.issue_config_time_warning(pytest.PytestWarning(f"no local Redis Cluster: {error}"), 2)
     else:
         _plant_on_cluster(local_cluster)
 
-    admin_url = os.environ.get("DATABASE_URL") or _first_postgres()
-    if admin_url is None:
-        if os.environ.get("CI", "").lower() == "true":
-            raise pytest.UsageError(
-                "CI=true but no PostgreSQL answers (DATABASE_URL, or localhost:5432): "
-                "CI must run the real SQL baseline."
-            )
-        os.environ["DATABASE_URL"] = ""  # the notebooks fall back to SQLite, and say so
+    admin_url = os.environ.get("DATABASE_URL")
+    if not admin_url:
+        postgres = servers.start_postgres()
+        _state["postgres_server"] = postgres
+        os.environ["DATABASE_URL"] = postgres.url
         return
     name = f"workshop_test_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.Error as error:
+        raise servers.SetupError(
+            f"DATABASE_URL={servers.redact(admin_url)} is set, but a test database cannot be created there "
+            f"({str(error).strip().splitlines()[0]}). Unset it to let the tests start their own PostgreSQL."
+        ) from None
     _state["postgres"] = (admin_url, name)
     parts = urlsplit(admin_url)
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + name))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    if "redis" in _state:
+        lines.append(f"redis: {servers.redact(_state['redis'].url)} ({_state['redis'].how})")
+    if "postgres_server" in _state:
+        server = _state["postgres_server"]
+        lines.append(f"postgresql: {servers.redact(server.url)} ({server.how})")
+    elif "postgres" in _state:
+        admin_url, name = _state["postgres"]
+        lines.append(f"postgresql: database {name} on {servers.redact(admin_url)}")
+    return lines
 
 
 @pytest.fixture(scope="session")
@@ -80,10 +110,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         admin_url, name = _state.pop("postgres")
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    if "redis" in _state:
-        _state.pop("redis").stop()
-    if "cluster" in _state:
-        _state.pop("cluster").stop()
+    for name in ("postgres_server", "redis", "cluster"):
+        if name in _state:
+            _state.pop(name).stop()
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
@@ -99,17 +128,3 @@ def _plant_on_cluster(local_cluster: cluster.LocalCluster) -> None:
     for name, value in FOREIGN_KEYS.items():  # no hash tags: they land on different shards
         client.set(name, value)
     client.close()
-
-
-def _first_postgres() -> str | None:
-    for url in (sql.COMPOSE_URL, sql.LOCAL_URL):
-        try:
-            with psycopg.connect(url, connect_timeout=3):
-                return url
-        except psycopg.Error:
-            continue
-    container = servers.start_postgres()
-    if container:
-        _state["postgres_container"] = container
-        return container.url
-    return None

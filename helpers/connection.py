@@ -10,9 +10,15 @@ The order, first that works wins:
    in the environment, else from a ``REDIS_PASSWORD=...`` line in the
    repository's git-ignored ``.env``; without one that works, an error says
    how to set it (nothing else is tried: that Redis is the one you meant);
-4. a throwaway Redis this process starts (``helpers.servers``): a Docker
-   container when an engine answers, else the ``redis-server`` binary;
-5. an error that says how to get one.
+4. a throwaway Redis this process starts (``helpers.servers``): the server
+   binary ``make setup`` installed from pip (Redis 8.2; ``WORKSHOP_REDIS``
+   picks Valkey or the system's ``redis-server``), else a Docker container
+   when an engine answers;
+5. an error that says what was tried and the one command that fixes it.
+
+The line ``connect()`` prints names the product (Redis or Valkey: Valkey
+answers INFO with ``redis_version:7.2.4``, the Redis it forked from, and its
+own version in ``valkey_version``), its version, where it is and how it was found.
 
 **Redis Cluster.** A URL with the scheme ``redis+cluster://`` (or
 ``rediss+cluster://`` for TLS), e.g. ``redis+cluster://:password@127.0.0.1:30001``,
@@ -57,7 +63,7 @@ _started: list = []  # throwaway servers and clusters, kept so they live as long
 Client = redis.Redis | RedisCluster
 
 
-class RedisUnavailable(RuntimeError):
+class RedisUnavailable(servers.SetupError):
     """No Redis could be reached or started."""
 
 
@@ -69,10 +75,12 @@ def connect(url: str | None = None, *, cluster: bool = False, quiet: bool = Fals
     """
     client, how, url = _find(url, cluster)
     version = _version(client)
-    if tuple(int(part) for part in version.split(".")[:2]) < MIN_VERSION:
+    if _as_tuple(version) < MIN_VERSION:
+        product, shown = product_version(client)
         raise RedisUnavailable(
-            f"Redis {version} at {servers.redact(url)} ({how}) is too old: the course needs Redis "
-            f"{'.'.join(map(str, MIN_VERSION))} or newer. `docker compose up -d` gives Redis 7.2."
+            f"{product} {shown} at {servers.redact(url)} ({how}) is too old: the course needs Redis "
+            f"{'.'.join(map(str, MIN_VERSION))} or newer. Unset REDIS_URL (or stop that server) to let "
+            "the notebooks start the Redis 8.2 that `make setup` installs, or `docker compose up -d --wait`."
         )
     if not quiet:
         print(describe(client, url, how))
@@ -100,7 +108,10 @@ def _reach(url: str, how: str) -> tuple[Client, str, str]:
         client = client_from_url(url)
         client.ping()
     except (redis.RedisError, RedisClusterException) as exc:
-        raise RedisUnavailable(f"Redis at {servers.redact(url)} ({how}) does not answer: {exc}") from exc
+        raise RedisUnavailable(
+            f"Redis at {servers.redact(url)} ({how}) does not answer: {exc}. Start it, correct the URL, or "
+            "unset the variable to let the notebooks start their own Redis."
+        ) from exc
     if not isinstance(client, RedisCluster) and client.info("cluster").get("cluster_enabled"):
         client.close()
         raise RedisUnavailable(
@@ -143,12 +154,29 @@ def url_of(client: Client) -> str:
 
 
 def describe(client: Client, url: str, how: str) -> str:
-    """One line: which Redis (or how many primaries), where (password hidden), and how it was found."""
-    version = _version(client)
+    """One line: which server (or how many primaries), where (password hidden), and how it was found."""
+    product, version = product_version(client)
     if isinstance(client, RedisCluster):
         primaries = len(client.get_primaries())
-        return f"Redis Cluster of {primaries} primaries, Redis {version}, at {servers.redact(url)} ({how})"
-    return f"Redis {version} at {servers.redact(url)} ({how})"
+        where = f"at {servers.redact(url)} ({how})"
+        return f"{product} Cluster of {primaries} primaries, {product} {version}, {where}"
+    return f"{product} {version} at {servers.redact(url)} ({how})"
+
+
+def product_version(client: Client) -> tuple[str, str]:
+    """``("Redis", "8.2.3")`` or ``("Valkey", "8.1.8")``: the server's own name and version.
+
+    Valkey's INFO says ``redis_version:7.2.4`` (the Redis it forked from, for
+    clients that compare versions) and gives its own in ``valkey_version``.
+    """
+    if isinstance(client, RedisCluster):
+        info = client.info("server", target_nodes=RedisCluster.RANDOM)
+        info = next(iter(info.values())) if info and isinstance(next(iter(info.values())), dict) else info
+    else:
+        info = client.info("server")
+    if info.get("valkey_version"):
+        return "Valkey", str(info["valkey_version"])
+    return "Redis", str(info["redis_version"])
 
 
 def password_from_env() -> tuple[str, str] | None:
@@ -172,8 +200,12 @@ def _version(client: Client) -> str:
     if isinstance(client, RedisCluster):
         infos = client.info("server", target_nodes=RedisCluster.PRIMARIES)
         versions = [info["redis_version"] for info in infos.values()]
-        return min(versions, key=lambda v: tuple(int(part) for part in v.split(".") if part.isdigit()))
+        return min(versions, key=_as_tuple)
     return client.info("server")["redis_version"]
+
+
+def _as_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(version).split(".")[:3] if part.isdigit())
 
 
 def _credentials(kwargs: dict) -> str:
@@ -203,14 +235,10 @@ def _local_or_throwaway() -> tuple[redis.Redis, str, str]:
         client.close()
     try:
         server = servers.start_redis()
-    except Exception as exc:  # noqa: BLE001 - turned into one clear message
+    except servers.NoServer as exc:
         raise RedisUnavailable(
-            "No Redis answers on localhost:6379 and none could be started "
-            f"({exc}). Start the workshop's servers with `docker compose up -d` "
-            "(then set REDIS_URL as the README says), or install Redis 7 "
-            "(`apt install redis-server` / `brew install redis`), or set REDIS_URL "
-            "to a Redis you already have."
-        ) from exc
+            "No Redis answers on localhost:6379 and none could be started: " + str(exc)
+        ) from None
     _started.append(server)
     return client_from_url(server.url), server.how, server.url
 
@@ -242,11 +270,10 @@ def _throwaway_cluster() -> tuple[RedisCluster, str, str]:
 
     try:
         local = start_cluster()
-    except Exception as exc:  # noqa: BLE001 - turned into one clear message
+    except servers.SetupError as exc:
         raise RedisUnavailable(
-            f"{CLUSTER_ENV} is not set and no local cluster could be started ({exc}). "
-            f"Install Redis 7 (`apt install redis-server` / `brew install redis`), or set {CLUSTER_ENV} "
+            f"{CLUSTER_ENV} is not set and no local cluster could be started: {exc} Or set {CLUSTER_ENV} "
             "to a node of a cluster you already have."
-        ) from exc
+        ) from None
     _started.append(local)
-    return client_from_url(local.url), "throwaway, 3 redis-server binaries", local.url
+    return client_from_url(local.url), f"throwaway, {local.how}", local.url

@@ -259,8 +259,9 @@ def _pack(args: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def run(client: redis.Redis, cell: str, *, quiet: bool = False, raise_errors: bool = False,
-        echo: bool = True) -> list:
+def run(
+    client: redis.Redis, cell: str, *, quiet: bool = False, raise_errors: bool = False, echo: bool = True
+) -> list:
     """Run a cell's commands on one connection, print them and their replies; return the replies."""
     commands = parse_cell(cell)  # every line is checked before the first command is sent
     replies: list = []
@@ -296,10 +297,15 @@ class RedisMagics(Magics):
     @magic_arguments.magic_arguments()
     @magic_arguments.argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     @magic_arguments.argument(
-        "-e", "--raise", dest="raise_errors", action="store_true",
-        help="stop the cell at the first error reply, raising CommandFailed")
+        "-e",
+        "--raise",
+        dest="raise_errors",
+        action="store_true",
+        help="stop the cell at the first error reply, raising CommandFailed",
+    )
     @magic_arguments.argument(
-        "-c", "--client", metavar="NAME", help="the redis.Redis variable to use (default: r)")
+        "-c", "--client", metavar="NAME", help="the redis.Redis variable to use (default: r)"
+    )
     @magic_arguments.argument("--no-echo", action="store_true", help="leave out the 'redis>' lines")
     @cell_magic
     def redis(self, line: str, cell: str) -> None:
@@ -308,8 +314,9 @@ class RedisMagics(Magics):
         client = self._client(options.client)
         replies: list = []
         try:
-            replies = run(client, cell, quiet=options.quiet, raise_errors=options.raise_errors,
-                          echo=not options.no_echo)
+            replies = run(
+                client, cell, quiet=options.quiet, raise_errors=options.raise_errors, echo=not options.no_echo
+            )
         except CommandFailed as failure:
             replies = failure.replies
             raise

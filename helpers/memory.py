@@ -51,7 +51,6 @@ KNOWN_POLICIES = (
     "volatile-random",
     "volatile-ttl",
 )
-NOTEBOOK_01_MIB_PER_MILLION = 99  # 8-character names, measured at 100,000 members in notebook 01
 LISTPACK_DEFAULTS = {"zset-max-listpack-entries": 128, "zset-max-listpack-value": 64}
 BATCH = 1_000  # commands per pipeline: big enough to be quick, small enough to see OOM start
 
@@ -241,6 +240,26 @@ def _settled_memory(r: redis.Redis, timeout: float = 10.0) -> dict:
         time.sleep(0.05)
 
 
+def bucket_step(r: redis.Redis, *, at: int = 1_024, name_length: int = 8) -> dict:
+    """What MEMORY USAGE says one member past ``at`` (a power of two) costs, against one member before it.
+
+    On Redis the sorted set's hash table doubles there (``at`` more 8-byte buckets:
+    8 KiB at 1,024, a little less where sizes round); on Valkey 8.1, whose hash
+    table is another design (buckets of several entries), it grows in small
+    steps and no doubling shows. ``step_bytes`` is what the member past ``at``
+    added to MEMORY USAGE, ``average_bytes`` what a member costs on average at ``at``.
+    """
+    if isinstance(at, bool) or not isinstance(at, int) or at < 128 or at & (at - 1):
+        raise ValueError(f"at must be a power of two of at least 128, got {at!r}")
+    growth = board_growth(r, (at, at + 1), name_length=name_length, progress=False)
+    used = growth.set_index("members").memory_usage_bytes
+    return {
+        "members": at + 1,
+        "average_bytes": used[at] / at,
+        "step_bytes": int(used[at + 1] - used[at]),
+    }
+
+
 def hash_buckets(members: int) -> int:
     """Buckets in a skiplist board's hash table: the smallest power of two >= the member count.
 
@@ -249,8 +268,10 @@ def hash_buckets(members: int) -> int:
     return max(4, 1 << (members - 1).bit_length()) if members > 0 else 0
 
 
-def project(growth: pd.DataFrame, players: int = 5_000_000) -> pd.DataFrame:
-    """Memory for ``players`` from measured board sizes, in MiB, four ways.
+def project(
+    growth: pd.DataFrame, players: int = 5_000_000, *, small_board_bytes: float | None = None
+) -> pd.DataFrame:
+    """Memory for ``players`` from measured board sizes, in MiB, three or four ways.
 
     * a straight line through (members, MEMORY USAGE), least squares;
     * the same line for the nodes alone, plus the hash table's bucket array
@@ -259,8 +280,10 @@ def project(growth: pd.DataFrame, players: int = 5_000_000) -> pd.DataFrame:
     * that, mid-rehash: after the table doubles, old and new arrays exist
       together until it has moved every bucket, and a sorted set's table moves
       one bucket per command on that set, so a freshly loaded board can hold
-      both for a long time (5 million players measured: 541 MiB, this row);
-    * notebook 01's figure, about 99 MiB per million 8-character names.
+      both for a long time (Redis 7.0's MEMORY USAGE counts both arrays then,
+      Redis 8 only the new one; Valkey 8.1's table grows in small steps, not doublings);
+    * with ``small_board_bytes`` (bytes per member measured on a smaller board,
+      as notebook 01 does), that figure times ``players``.
     """
     if not isinstance(growth, pd.DataFrame) or not {"members", "memory_usage_bytes"} <= set(growth):
         raise ValueError("growth must be the DataFrame board_growth() returns")
@@ -272,13 +295,15 @@ def project(growth: pd.DataFrame, players: int = 5_000_000) -> pd.DataFrame:
     buckets = np.array([8 * hash_buckets(int(n)) for n in growth.members])
     node_slope, node_intercept = np.polyfit(growth.members, growth.memory_usage_bytes - buckets, 1)
     with_buckets = node_intercept + node_slope * players + 8 * hash_buckets(players)
-    notebook_01 = NOTEBOOK_01_MIB_PER_MILLION * 2**20 / 1e6
     estimates = [
         ("linear fit of MEMORY USAGE", intercept + slope * players),
         ("nodes (linear fit) + hash buckets", with_buckets),
         ("the same, mid-rehash", with_buckets + 4 * hash_buckets(players)),
-        ("notebook 01: 99 MiB per million", notebook_01 * players),
     ]
+    if small_board_bytes is not None:
+        if isinstance(small_board_bytes, bool) or not small_board_bytes > 0:
+            raise ValueError(f"small_board_bytes must be a positive number, got {small_board_bytes!r}")
+        estimates.append(("bytes per member of a small board x players", small_board_bytes * players))
     return pd.DataFrame(
         [
             {"method": m, "players": players, "bytes_per_member": total / players, "MiB": total / 2**20}

@@ -7,13 +7,12 @@ acknowledgement). The same three jobs as the Redis experiments in
 ``helpers.streams_bench``, on the same events (``helpers.workload``):
 
 * ``outbox_producer_throughput``: one row per transaction, 1,000 rows per
-  transaction (executemany), and (PostgreSQL) COPY;
+  transaction (executemany), and COPY;
 * ``outbox_consumer_throughput``: k consumer processes draining a filled table;
 * ``outbox_end_to_end_latency``: a paced producer and one polling consumer process.
 
-SQLite has no ``SKIP LOCKED``: there, the consumer experiments return rows
-marked ``skipped`` (``SKIP_LOCKED_MISSING``). Every table is a ``workshop_``
-table and is dropped afterwards; processes are run by ``helpers.processes``.
+Every table is a ``workshop_`` table and is dropped afterwards; processes are
+run by ``helpers.processes``.
 """
 
 from __future__ import annotations
@@ -39,23 +38,16 @@ from helpers.workload import check_positive, check_process_counts, latency_frame
 SQL_ONE_BY_ONE = "INSERT, one row per transaction (autocommit)"
 SQL_BATCHED = "executemany, 1,000 rows per transaction"
 SQL_COPY = "COPY, one transaction"
-SKIP_LOCKED_MISSING = "SQLite has no SELECT ... FOR UPDATE SKIP LOCKED: needs PostgreSQL"
 
 
 def create_outbox(db: SqlBaseline, name: str = "outbox_bench") -> str:
     """A fresh outbox table ``(id, payload, created_at)``; returns its (``workshop_``) name."""
     table = db.table(name)
     db.execute(f"DROP TABLE IF EXISTS {table}")
-    if db.is_postgres:
-        db.execute(
-            f"CREATE TABLE {table} (id bigserial PRIMARY KEY, payload text NOT NULL,"
-            " created_at timestamptz NOT NULL DEFAULT now())"
-        )
-    else:
-        db.execute(
-            f"CREATE TABLE {table} (id integer PRIMARY KEY AUTOINCREMENT, payload text NOT NULL,"
-            " created_at text NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-        )
+    db.execute(
+        f"CREATE TABLE {table} (id bigserial PRIMARY KEY, payload text NOT NULL,"
+        " created_at timestamptz NOT NULL DEFAULT now())"
+    )
     return table
 
 
@@ -66,13 +58,13 @@ def payloads(n: int, *, start: int = 0) -> list[str]:
 
 def outbox_producer_throughput(db: SqlBaseline, n: int, *, one_by_one: int | None = None) -> pd.DataFrame:
     """Rows/s into an outbox table: ``one_by_one`` single-row INSERTs, each its own transaction,
-    then ``n`` rows 1,000 per transaction (executemany), then (PostgreSQL) ``n`` rows by COPY.
+    then ``n`` rows 1,000 per transaction (executemany), then ``n`` rows by COPY.
     """
     check_positive("n", n)
     one_by_one = n if one_by_one is None else one_by_one
     check_positive("one_by_one", one_by_one)
     table = create_outbox(db)
-    insert = db.sql(f"INSERT INTO {table} (payload) VALUES (%s)")
+    insert = f"INSERT INTO {table} (payload) VALUES (%s)"
     rows, conn = [], None
     try:
         conn = db.connect()
@@ -86,14 +78,14 @@ def outbox_producer_throughput(db: SqlBaseline, n: int, *, one_by_one: int | Non
         many = payloads(n)
         started = time.perf_counter()
         for first in range(0, n, 1_000):
-            _executemany_in_transaction(db, conn, insert, [(p,) for p in many[first : first + 1_000]])
+            with conn.transaction():
+                conn.cursor().executemany(insert, [(p,) for p in many[first : first + 1_000]])
         rows.append((SQL_BATCHED, n, time.perf_counter() - started, _count(db, table, conn)))
         conn.execute(f"DELETE FROM {table}")
 
-        if db.is_postgres:
-            started = time.perf_counter()
-            _copy(conn, table, many)
-            rows.append((SQL_COPY, n, time.perf_counter() - started, _count(db, table, conn)))
+        started = time.perf_counter()
+        _copy(conn, table, many)
+        rows.append((SQL_COPY, n, time.perf_counter() - started, _count(db, table, conn)))
     finally:
         if conn is not None:
             conn.close()
@@ -105,7 +97,7 @@ def outbox_producer_throughput(db: SqlBaseline, n: int, *, one_by_one: int | Non
 
 
 def outbox_consumer_throughput(db: SqlBaseline, n_events: int, workers=(1, 2, 4), *, batch: int = 1_000):
-    """Rows/s taken by k consumer processes polling the outbox, per k (PostgreSQL only).
+    """Rows/s taken by k consumer processes polling the outbox, per k.
 
     Each consumer repeats ``DELETE ... WHERE id IN (SELECT id ... ORDER BY id
     LIMIT batch FOR UPDATE SKIP LOCKED) RETURNING id, payload`` (the delete is
@@ -115,13 +107,6 @@ def outbox_consumer_throughput(db: SqlBaseline, n_events: int, workers=(1, 2, 4)
     """
     check_positive("n_events", n_events)
     workers = check_process_counts("workers", workers)
-    if not db.is_postgres:
-        return pd.DataFrame(
-            [
-                {"system": db.label, "workers": k, "events": n_events, "skipped": SKIP_LOCKED_MISSING}
-                for k in workers
-            ]
-        )
     table = create_outbox(db)
     rows = []
     try:
@@ -130,7 +115,7 @@ def outbox_consumer_throughput(db: SqlBaseline, n_events: int, workers=(1, 2, 4)
             db.execute(f"TRUNCATE {table}")
             _copy(db.conn, table, events)
             db.execute(f"ANALYZE {table}")
-            jobs = [(db.backend, db.target, table, batch) for _ in range(k)]
+            jobs = [(db.target, table, batch) for _ in range(k)]
             seconds, results = run_together(_outbox_consume, jobs, timeout=60 + n_events / 1_000)
             deleted = sum(x["deleted"] for x in results)
             remaining = _count(db, table)
@@ -143,7 +128,6 @@ def outbox_consumer_throughput(db: SqlBaseline, n_events: int, workers=(1, 2, 4)
                     "all_acked": deleted == n_events and remaining == 0,
                     "seconds": seconds,
                     "events_per_s": n_events / seconds,
-                    "skipped": "",
                 }
             )
     finally:
@@ -160,11 +144,11 @@ def _take_query(table: str, limit: int) -> str:
     )
 
 
-def _outbox_consume(backend, target, table, batch, gate, results) -> None:
+def _outbox_consume(target, table, batch, gate, results) -> None:
     """Outbox consumer process: DELETE ... SKIP LOCKED ... RETURNING until a poll returns nothing."""
     conn = None
     try:
-        conn = SqlBaseline(backend, target, "outbox consumer").connect()
+        conn = SqlBaseline(target, "outbox consumer").connect()
         take = _take_query(table, batch)
         conn.execute("SELECT 1")
         wait_at_gate(gate)
@@ -192,7 +176,7 @@ def outbox_end_to_end_latency(
     batch: int = 1_000,
     idle_sleep_ms: float = 0.5,
 ) -> pd.DataFrame:
-    """Latency from building an event to an outbox consumer having it, at a paced ``rate`` (PostgreSQL only).
+    """Latency from building an event to an outbox consumer having it, at a paced ``rate``.
 
     This process inserts, every millisecond, the events due by then in one
     statement (``INSERT ... SELECT unnest(array)``, autocommit), each payload
@@ -202,16 +186,12 @@ def outbox_end_to_end_latency(
     check_positive("rate", rate)
     if not seconds > 0:
         raise ValueError(f"seconds must be positive, got {seconds!r}")
-    if not db.is_postgres:
-        return pd.DataFrame(
-            [{"system": db.label, "target_rate": rate, "seconds": seconds, "skipped": SKIP_LOCKED_MISSING}]
-        )
     table = create_outbox(db, "outbox_latency")
     ctx = spawn_context()
     ready, stop, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     consumer = ctx.Process(
         target=_outbox_latency_consumer,
-        args=(db.backend, db.target, table, batch, idle_sleep_ms, seconds * 3 + 30, ready, stop, results),
+        args=(db.target, table, batch, idle_sleep_ms, seconds * 3 + 30, ready, stop, results),
         daemon=True,
     )
     conn = None
@@ -232,9 +212,7 @@ def outbox_end_to_end_latency(
         conn.execute(f"INSERT INTO {table} (payload) VALUES (%s)", ('{"end":1}',))
         outcome = get(results, consumer, timeout=30 + seconds)
         remaining = _count(db, table, conn)
-        frame = latency_frame(db.label, rate, seconds, sent, elapsed, outcome, remaining_after=remaining)
-        frame["skipped"] = ""
-        return frame
+        return latency_frame(db.label, rate, seconds, sent, elapsed, outcome, remaining_after=remaining)
     finally:
         stop.set()
         finish([consumer])
@@ -244,11 +222,11 @@ def outbox_end_to_end_latency(
         db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _outbox_latency_consumer(backend, target, table, batch, idle_sleep_ms, budget_s, ready, stop, results):
+def _outbox_latency_consumer(target, table, batch, idle_sleep_ms, budget_s, ready, stop, results):
     """Outbox consumer process: poll, record now - ts per row, until the end marker."""
     conn = None
     try:
-        conn = SqlBaseline(backend, target, "outbox consumer").connect()
+        conn = SqlBaseline(target, "outbox consumer").connect()
         take = _take_query(table, batch)
         conn.execute("SELECT 1")
         latencies: list[float] = []
@@ -275,20 +253,10 @@ def _outbox_latency_consumer(backend, target, table, batch, idle_sleep_ms, budge
 
 
 def _copy(conn, table: str, rows: list[str]) -> None:
-    """COPY ``rows`` into the payload column in one transaction (PostgreSQL)."""
+    """COPY ``rows`` into the payload column in one transaction."""
     with conn.transaction(), conn.cursor().copy(f"COPY {table} (payload) FROM STDIN") as copy:
         for payload in rows:
             copy.write_row((payload,))
-
-
-def _executemany_in_transaction(db: SqlBaseline, conn, statement: str, params: list[tuple]) -> None:
-    if db.is_postgres:
-        with conn.transaction():
-            conn.cursor().executemany(statement, params)
-    else:
-        conn.execute("BEGIN")
-        conn.executemany(statement, params)
-        conn.execute("COMMIT")
 
 
 def _count(db: SqlBaseline, table: str, conn=None) -> int:

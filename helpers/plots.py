@@ -1,7 +1,7 @@
 """Plots for the notebooks: one function per picture, each returning its Figure.
 
-Every plot names the systems it compares, including which SQL backend (a
-PostgreSQL, or the SQLite fallback) the baseline ran on.
+Every plot names the systems it compares, including the PostgreSQL version the
+SQL baseline ran on.
 """
 
 from __future__ import annotations
@@ -196,15 +196,14 @@ def scaling(
 
 def race_outcomes(trials: pd.DataFrame, *, title: str = "Admitted per trial, one hot key") -> Figure:
     """One row per method (and runner): every trial's admitted count as a dot, the limit as a line."""
-    rows = trials[trials.get("skipped", pd.Series("", index=trials.index)).fillna("") == ""]
-    groups = list(rows.groupby(["method", "runner"], sort=False))
+    groups = list(trials.groupby(["method", "runner"], sort=False))
     figure, axes = plt.subplots(figsize=(9, 5))  # fixed: the figure's repr is compared by nbval
     rng = np.random.default_rng(0)  # jitter only, so equal counts do not hide each other
     for y, (_, group) in enumerate(groups):
         over = group.admitted > group.limit
         jitter = rng.uniform(-0.18, 0.18, len(group))
         axes.scatter(group.admitted, y + jitter, s=12, c=np.where(over, "C3", "C2"), alpha=0.7)
-    limit = int(rows.limit.iloc[0])
+    limit = int(trials.limit.iloc[0])
     axes.axvline(limit, color="black", linestyle="--", linewidth=1)
     axes.set_yticks(
         range(len(groups)), [f"{method} ({runner})" for (method, runner), _ in groups], fontsize=8

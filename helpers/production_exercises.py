@@ -268,11 +268,10 @@ def _outcome(client: redis.Redis, command: tuple) -> tuple[str, str]:
     """``allowed`` or ``refused`` (by the ACL, at the command or inside a script), and what Redis said."""
     try:
         client.execute_command(*command)
-    except redis.exceptions.NoPermissionError as error:
-        return "refused", f"NOPERM {error}"
     except redis.ResponseError as error:
-        if "can't run this command" in str(error) or "no permissions" in str(error):
-            return "refused", str(error).split(" script: ")[0]
+        refused = security.refusal(error)
+        if refused:
+            return "refused", refused
         return "allowed", str(error)  # the ACL let it through; the command itself then failed
     return "allowed", ""
 
@@ -285,7 +284,7 @@ def _refused_hint(rules: list[str], refused: list[tuple[str, tuple, str]], admin
     said = f"{PRODUCER} cannot do its job: {labels} {were} refused ({detail})."
     if _granted_by(rules, _command_name(command), admin) is None:
         return f"{said} You forgot +xadd."
-    if "keys" in detail:
+    if detail == "NOPERM: key":
         read_only = [rule for rule in _tokens(rules) if rule.upper().startswith("%R~")]
         if read_only and _key_granted_by(read_only, command[1]):
             return f"{said} {read_only[0]} gives read-only access and XADD writes: ~{pattern} (or %W~) does."

@@ -188,22 +188,13 @@ def race_trials(redis_url: str, method: str, *, trials: int, clients: int, calls
 
 
 def race_summary(*frames: pd.DataFrame) -> pd.DataFrame:
-    """Per method and runner: trials, how many over-admitted, admitted range, worst excess, retries.
-
-    Rows marked ``skipped`` (``ratelimit_sql`` on SQLite) are passed through with their reason.
-    """
+    """Per method and runner: trials, how many over-admitted, admitted range, worst excess, retries."""
     frame = pd.concat(frames, ignore_index=True)
-    skipped = frame.skipped.fillna("") != "" if "skipped" in frame.columns else frame.method.isna()
-    ran, summary = frame[~skipped], pd.DataFrame()
-    if not ran.empty:
-        summary = ran.groupby(["method", "runner"], sort=False).agg(
-            trials=("trial", "size"), over_admitted_trials=("over", lambda s: int((s > 0).sum())),
-            admitted_min=("admitted", "min"), admitted_max=("admitted", "max"), max_over=("over", "max"),
-            mean_retries=("retries", "mean"), mean_seconds=("seconds", "mean"),
-        ).reset_index()  # fmt: skip
-    if skipped.any():
-        summary = pd.concat([summary, frame.loc[skipped, ["method", "skipped"]]], ignore_index=True)
-    return summary
+    return frame.groupby(["method", "runner"], sort=False).agg(
+        trials=("trial", "size"), over_admitted_trials=("over", lambda s: int((s > 0).sum())),
+        admitted_min=("admitted", "min"), admitted_max=("admitted", "max"), max_over=("over", "max"),
+        mean_retries=("retries", "mean"), mean_seconds=("seconds", "mean"),
+    ).reset_index()  # fmt: skip
 
 
 def watch_retries_by_contention(

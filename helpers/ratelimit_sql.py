@@ -20,9 +20,7 @@ trips plus BEGIN and COMMIT, where the Redis script is one.
 * ``decisions_per_second``: decisions/s and p50/p99/p99.9 from one connection,
   like ``ratelimit_bench.decisions_per_second``.
 
-PostgreSQL only: on SQLite (no advisory locks, one writer at a time) both
-return rows marked ``skipped`` with the reason. The table is a ``workshop_``
-table and is dropped afterwards.
+The table is a ``workshop_`` table and is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ from helpers.workload import check_positive
 TABLE = TABLE_PREFIX + "ratelimit_log"
 NO_LOCK = "PostgreSQL, no lock"
 ADVISORY_LOCK = "PostgreSQL, advisory lock"
-NEEDS_POSTGRES = "SQLite has no advisory locks and one writer at a time: needs PostgreSQL"
 _NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 
@@ -92,8 +89,6 @@ def race_trials(
     for what, value in (("trials", trials), ("clients", clients), ("calls_per_client", calls_per_client),
                         ("limit", limit), ("window_ms", window_ms)):  # fmt: skip
         check_positive(what, value)
-    if not db.is_postgres:
-        return pd.DataFrame([{"system": db.label, "method": _method(lock), "skipped": NEEDS_POSTGRES}])
     table = create_table(db)
     barrier = threading.Barrier(clients)
     connections = [db.connect() for _ in range(clients)]
@@ -125,9 +120,9 @@ def race_trials(
     for trial in range(trials):
         admitted, seconds = sum(x[trial][0] for x in results), max(x[trial][1] for x in results)
         rows.append((db.label, _method(lock), "threads", trial, clients, clients * calls_per_client, admitted,
-                     limit, admitted - limit, 0, seconds, ""))  # fmt: skip
+                     limit, admitted - limit, 0, seconds))  # fmt: skip
     columns = ["system", "method", "runner", "trial", "clients", "calls", "admitted", "limit", "over"]
-    columns += ["retries", "seconds", "skipped"]
+    columns += ["retries", "seconds"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -141,8 +136,6 @@ def decisions_per_second(
     """
     check_positive("calls", calls)
     check_positive("keys", keys)
-    if not db.is_postgres:
-        return pd.DataFrame([{"system": db.label, "method": ADVISORY_LOCK, "skipped": NEEDS_POSTGRES}])
     table = create_table(db)
     conn = db.connect()
     allowed = []
@@ -160,4 +153,4 @@ def decisions_per_second(
         db.execute(f"DROP TABLE IF EXISTS {table}")
     row = {"system": db.label, "method": ADVISORY_LOCK, "calls": calls, "allowed": sum(allowed)}
     row |= {"seconds": seconds, "decisions_per_s": bench.rate(calls, seconds), **bench.summarize(samples)}
-    return pd.DataFrame([row | {"skipped": ""}])
+    return pd.DataFrame([row])

@@ -217,16 +217,51 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
     return matrix.pivot(index="attempt", columns="user", values="outcome").reindex(order)
 
 
+# what an ACL refusal says: Redis 7.0 first, then 7.2 and later (and Valkey)
+_REFUSED = {
+    "key": re.compile(
+        r"no permissions to access (one of the keys|a key)|can't access at least one of the keys", re.I
+    ),
+    "channel": re.compile(
+        r"no permissions to access (one of the channels|a channel)|can't publish to the channel", re.I
+    ),
+    "command": re.compile(r"no permissions to run the '([^']+)' command|can't run this command", re.I),
+}
+_IN_SCRIPT = ("The user executing the script can't", "ACL failure in script")
+
+
+def refusal(error: BaseException) -> str | None:
+    """What an ACL refused, in the same words on every server; ``None`` if ``error`` is no ACL refusal.
+
+    ``NOPERM: command 'set'``, ``NOPERM: key``, ``NOPERM: channel``, and inside
+    a script ``NOPERM in a script: command`` (or ``key``, ``channel``). The
+    servers word it differently: Redis 7.0 says "this user has no permissions to
+    run the 'set' command", "... to access one of the keys used as arguments",
+    and inside a script "The user executing the script can't run this command or
+    subcommand" (naming none); 7.2 and later, and Valkey, say "User u has no
+    permissions to run the 'set' command", "No permissions to access a key", and
+    inside a script "ACL failure in script: User u has no permissions to run the
+    'zadd' command". Inside a script the command is not named: 7.0 does not say it.
+    """
+    if not isinstance(error, redis.ResponseError):
+        return None
+    text = str(error)
+    for what, pattern in _REFUSED.items():
+        if found := pattern.search(text):
+            if any(marker in text for marker in _IN_SCRIPT):
+                return f"NOPERM in a script: {what}"
+            if what == "command" and found.group(1):
+                return f"NOPERM: command '{found.group(1).lower()}'"
+            return f"NOPERM: {what}"
+    return None
+
+
 def _try(attempt: Callable[[redis.Redis], object], client: redis.Redis) -> tuple[str, str]:
     try:
         result = attempt(client)
-    except redis.exceptions.NoPermissionError as exc:
-        return "NOPERM", f"NOPERM {exc}"
     except redis.ResponseError as exc:
-        text = str(exc)
-        if "user executing the script can't" in text or "no permissions" in text or "NOPERM" in text:
-            return "NOPERM", text.split(" script: ")[0]  # refused inside the script
-        return "error", text
+        refused = refusal(exc)
+        return ("NOPERM", refused) if refused else ("error", str(exc))
     return "allowed", repr(result)[:80]
 
 

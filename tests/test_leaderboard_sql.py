@@ -1,4 +1,4 @@
-"""helpers.leaderboard_sql.ScoresTable: the SQL leaderboard baseline, on PostgreSQL and on SQLite."""
+"""helpers.leaderboard_sql.ScoresTable: the SQL leaderboard baseline."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from helpers.leaderboard_sql import ScoresTable
 SMALL = {"ann": 30.0, "bob": 20.0, "cat": 20.0, "dan": 10.0, "eve": 2.5}
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def baseline(request):
-    return request.getfixturevalue("db" if request.param == "postgresql" else "sqlite_db")
+@pytest.fixture
+def baseline(db):
+    return db
 
 
 @pytest.fixture
@@ -28,13 +28,7 @@ def table(baseline) -> ScoresTable:
 
 
 def index_names(baseline, table: str) -> list[str]:
-    if baseline.is_postgres:
-        rows = baseline.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (table,)).fetchall()
-    else:
-        rows = baseline.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
-            (table,),
-        ).fetchall()
+    rows = baseline.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (table,)).fetchall()
     return [row[0] for row in rows if row[0].endswith("_score")]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import builtins
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from helpers import magic
+from helpers import magic, servers
 from helpers.connection import client_from_url
 from helpers.keyspace import cleanup
 from helpers.magic import (
@@ -338,10 +337,12 @@ EXEC
 """
 
 
-@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs the redis-cli binary")
+@pytest.mark.skipif(
+    servers.redis_cli() is None, reason="needs redis-cli (or valkey-cli, as the pip Valkey has)"
+)
 def test_the_magic_prints_exactly_what_redis_cli_prints_for_the_same_lines(shell, r, redis_url, capsys):
     by_redis_cli = subprocess.run(
-        ["redis-cli", "-u", redis_url, "--no-raw", "--no-auth-warning"],
+        [servers.redis_cli(), "-u", redis_url, "--no-raw", "--no-auth-warning"],
         input=SAME_AS_REDIS_CLI.encode(),
         capture_output=True,
         timeout=60,

