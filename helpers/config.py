@@ -48,7 +48,7 @@ class Settings:
     ratelimit_watch_clients: tuple[int, ...] = (1, 2, 4, 8, 16)  # WATCH retries vs contention
     ratelimit_watch_trials: int = 20
     ratelimit_trace_seconds: int = 300  # the replayed trace (limit 10 per 1 s window)
-    ratelimit_collision_requests: int = 20_000  # classic-script calls sharing one millisecond
+    ratelimit_collision_requests: int = 9_999  # classic-script calls in one ms: the sliding log holds 10,000
     ratelimit_memory_limits: tuple[int, ...] = (10, 100, 1_000, 10_000)
     ratelimit_decision_calls: int = 20_000  # one connection, one decision per call
     ratelimit_processes: tuple[int, ...] = (1, 2, 4)  # aggregate decisions/s

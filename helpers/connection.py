@@ -43,12 +43,15 @@ Redis that already holds your data is safe to use.
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
+from redis.retry import Retry
 
 from helpers import servers
 
@@ -129,9 +132,47 @@ def client_from_url(url: str, **kwargs) -> Client:
     once, to learn its slots); anything else a ``redis.Redis``.
     """
     scheme, _, rest = url.partition("://")
-    if scheme in CLUSTER_SCHEMES:
-        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", decode_responses=True, **kwargs)
-    return redis.Redis.from_url(url, decode_responses=True, **kwargs)
+    try:
+        if scheme in CLUSTER_SCHEMES:
+            return RedisCluster.from_url(
+                f"{CLUSTER_SCHEMES[scheme]}://{rest}", decode_responses=True, **kwargs
+            )
+        return redis.Redis.from_url(url, decode_responses=True, **kwargs)
+    except ValueError as error:  # its message may quote part of the password: never shown
+        raise RedisUnavailable(
+            f"{servers.redact(url)} is not a valid Redis URL ({type(error).__name__}). A password with "
+            "characters such as / ? # @ : % must be percent-encoded: urllib.parse.quote(password, safe='')."
+        ) from None
+
+
+_twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def without_retries(client: Client, *, timeout_s: float | None = None) -> Client:
+    """A client to the same server or cluster that never sends a command twice.
+
+    redis-py retries a command when the connection drops, and it cannot tell a
+    command that never arrived from one whose reply was lost: a retried ZINCRBY,
+    XADD or rate-limit script counts twice. The helpers send such writes through
+    this twin (its own connection pool, no retries; ``timeout_s`` bounds connecting
+    and each reply too), so a lost reply raises instead. Made once per client and
+    ``timeout_s``, and kept as long as the client lives.
+    """
+    made = _twins.setdefault(client, {})
+    if timeout_s not in made:
+        no_retry = Retry(NoBackoff(), 0)
+        timeouts = (
+            {} if timeout_s is None else {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+        )
+        if isinstance(client, RedisCluster):
+            made[timeout_s] = client_from_url(url_of(client), retry=no_retry, **timeouts)
+        else:
+            pool = client.connection_pool
+            kwargs = {**pool.connection_kwargs, "retry": no_retry, "retry_on_error": [], **timeouts}
+            made[timeout_s] = redis.Redis(
+                connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+            )
+    return made[timeout_s]
 
 
 def is_cluster_url(url: str) -> bool:

@@ -7,12 +7,16 @@ the same Redis is never touched. Nothing here, or anywhere in the course, emptie
 a whole database on a server it did not start itself.
 
 Both work on a Redis Cluster client too: SCAN then walks every primary, and
-the keys found are unlinked one by one, each on its own shard.
+the keys found on a primary are unlinked there. Keys are read as bytes, so a key
+under the prefix whose name is not UTF-8 is deleted too instead of stopping the
+clean-up.
 """
 
 from __future__ import annotations
 
 import redis
+from redis.client import NEVER_DECODE
+from redis.cluster import RedisCluster
 
 from helpers.config import settings
 
@@ -35,23 +39,36 @@ def cleanup(r: redis.Redis, pattern_prefix: str | None = None, *, batch: int = 1
     if not prefix.startswith(root):
         raise ValueError(f"refusing to clean {prefix!r}: only keys under {root!r} are ours")
     removed = 0
-    pending: list = []
-    # scan_iter on a cluster client walks every primary; glob characters in
-    # the prefix are escaped so "workshop:[x]" cannot match foreign keys.
+    # glob characters in the prefix are escaped so "workshop:[x]" cannot match foreign keys
     escaped = "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
-    for found in r.scan_iter(match=escaped + "*", count=batch):
-        pending.append(found)
-        if len(pending) >= batch:
-            removed += _unlink(r, pending)
-            pending = []
-    if pending:
-        removed += _unlink(r, pending)
+    nodes = [n.redis_connection for n in r.get_primaries()] if isinstance(r, RedisCluster) else [r]
+    for node in nodes:  # on a cluster, every primary: each key is unlinked where it lives
+        pending: list[bytes] = []
+        for found in _scan_raw(node, escaped + "*", batch):
+            pending.append(found)
+            if len(pending) >= batch:
+                removed += _unlink(node, pending)
+                pending = []
+        if pending:
+            removed += _unlink(node, pending)
     return removed
 
 
+def _scan_raw(r: redis.Redis, match: str, count: int):
+    """SCAN's keys as bytes, whatever the client decodes: a key that is not UTF-8 is still ours to delete."""
+    cursor = 0
+    while True:
+        cursor, keys = r.execute_command(
+            "SCAN", cursor, "MATCH", match, "COUNT", count, **{NEVER_DECODE: True}
+        )
+        yield from keys
+        cursor = int(cursor)
+        if cursor == 0:
+            return
+
+
 def _unlink(r: redis.Redis, keys: list) -> int:
-    # One UNLINK per key in a pipeline: works on a cluster too, where keys of
-    # one batch may live on different shards.
+    # one UNLINK per key, pipelined: a cluster node refuses one command over keys of several slots
     pipe = r.pipeline(transaction=False)
     for k in keys:
         pipe.unlink(k)

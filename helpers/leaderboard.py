@@ -11,7 +11,15 @@ commands (MULTI, ZUNIONSTORE) keep working there.
 Ranks are 1-based. ``ties="competition"`` (the default) gives equal scores
 equal ranks, 1, 1, 3, computed as one plus the number of strictly higher
 scores; ``ties="unique"`` is Redis' own ZREVRANK order, which breaks ties by
-member name. Every argument is checked before anything is written.
+member name. Every argument is checked before anything is written, against the
+bounds of ``helpers.bounds`` (a TTL of at most ten years, at most 10,000 entries
+per read, scores exact as doubles, members that are UTF-8 text); ``add_many``
+checks every member and score before its first batch.
+
+Writes are sent without redis-py's retries (``connection.without_retries``): a
+retried ZINCRBY whose first reply was lost would count twice, so a dropped
+connection raises ``ConnectionError`` instead, and the write may or may not have
+landed. Reads are retried as the caller's client says.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from tqdm import tqdm
 
-from helpers import scripts
+from helpers import bounds, scripts
+from helpers.connection import without_retries
 from helpers.keyspace import key as workshop_key
 
-MAX_EXACT_INT = 2**53  # scores are IEEE doubles: integers beyond this lose digits
+MAX_EXACT_INT = bounds.MAX_EXACT_INT  # scores are IEEE doubles: integers beyond this lose digits
 TIES = ("competition", "unique")
 AGGREGATES = ("SUM", "MAX", "MIN")
 
@@ -56,9 +65,10 @@ class Leaderboard:
             _check_name("period", period)
             if period.split(":")[-1] == "meta":
                 raise ValueError(f"period must not end in 'meta' (metadata keys do), got {period!r}")
-        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
-            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        if ttl is not None:
+            bounds.integer("ttl (seconds)", ttl, 1, bounds.MAX_TTL_S)
         self.redis = r
+        self._writer = without_retries(r)
         self.name = name
         self.period = period
         self.ttl = ttl
@@ -76,6 +86,7 @@ class Leaderboard:
     def daily(cls, r: redis.Redis, name: str, day: date, *, keep_days: int = 8) -> Leaderboard:
         """The board for one day; it expires ``keep_days`` after its last write."""
         day = _as_date("day", day)
+        bounds.integer("keep_days", keep_days, 1, bounds.MAX_KEEP_DAYS)
         return cls(r, name, period=f"day:{day.isoformat()}", ttl=keep_days * 86_400)
 
     @classmethod
@@ -88,6 +99,7 @@ class Leaderboard:
         """
         any_day = _as_date("any_day", any_day)
         aggregate = _check_aggregate(aggregate)
+        bounds.integer("keep_days", keep_days, 1, bounds.MAX_KEEP_DAYS)
         year, week, weekday = any_day.isocalendar()
         monday = any_day - timedelta(days=weekday - 1)
         days = [cls.daily(r, name, monday + timedelta(days=i)) for i in range(7)]
@@ -125,7 +137,7 @@ class Leaderboard:
                 pipe.hset(self.meta_key, mapping=metadata)
             self._expire(pipe)
 
-        results = self.redis.transaction(write, *(s.meta_key for s in sources))
+        results = self._writer.transaction(write, *(s.meta_key for s in sources))
         return results[0]
 
     # --- writes ---------------------------------------------------------------
@@ -134,7 +146,7 @@ class Leaderboard:
         _check_member(member)
         score = _check_score(score)
         encoded = _encode_meta(meta)
-        with self.redis.pipeline(transaction=True) as pipe:
+        with self._writer.pipeline(transaction=True) as pipe:
             pipe.zadd(self.key, {member: score})
             if encoded is not None:
                 pipe.hset(self.meta_key, member, encoded)
@@ -150,12 +162,11 @@ class Leaderboard:
         """
         if not isinstance(scores, Mapping):
             raise TypeError(f"scores must be a mapping of member -> score, got {type(scores).__name__}")
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        bounds.integer("chunk", chunk, 1, bounds.MAX_CHUNK)
         batches: list[list] = [[]]
         for member, score in scores.items():
-            # the fast path for plain ints and floats; anything else gets the full check
-            if type(member) is not str or not member:
+            # the fast path for plain ints and floats, and ASCII names; anything else gets the full check
+            if type(member) is not str or not member or not member.isascii():
                 _check_member(member)
             if not (
                 (type(score) is int and -MAX_EXACT_INT <= score <= MAX_EXACT_INT)
@@ -167,7 +178,7 @@ class Leaderboard:
             batches[-1] += (score, member)
 
         def send(group: list[list]) -> int:
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = self._writer.pipeline(transaction=False)
             for batch in group:
                 pipe.execute_command("ZADD", self.key, *batch)
             pipe.execute()
@@ -181,7 +192,7 @@ class Leaderboard:
             for sent in pool.map(send, groups):
                 bar.update(sent)
         if self.ttl is not None:
-            with self.redis.pipeline(transaction=True) as pipe:
+            with self._writer.pipeline(transaction=True) as pipe:
                 self._expire(pipe)
                 pipe.execute()
         return len(scores)
@@ -191,8 +202,8 @@ class Leaderboard:
         _check_member(member)
         delta = _check_score(delta)
         if self.ttl is None:
-            return self.redis.zincrby(self.key, delta, member)
-        with self.redis.pipeline(transaction=True) as pipe:
+            return self._writer.zincrby(self.key, delta, member)
+        with self._writer.pipeline(transaction=True) as pipe:
             pipe.zincrby(self.key, delta, member)
             self._expire(pipe)
             return pipe.execute()[0]
@@ -201,7 +212,7 @@ class Leaderboard:
         """Keep ``member``'s best score, atomically (``ZADD GT``). True if it improved."""
         _check_member(member)
         score = _check_score(score)
-        with self.redis.pipeline(transaction=True) as pipe:
+        with self._writer.pipeline(transaction=True) as pipe:
             pipe.zadd(self.key, {member: score}, gt=True, ch=True)
             self._expire(pipe)
             return bool(pipe.execute()[0])
@@ -224,12 +235,12 @@ class Leaderboard:
             pipe.hset(self.meta_key, member, encoded)
             self._expire(pipe)
 
-        self.redis.transaction(write, self.key)
+        self._writer.transaction(write, self.key)
 
     def remove(self, member: str) -> bool:
         """Remove a member and its metadata; True if it was on the board."""
         _check_member(member)
-        with self.redis.pipeline(transaction=True) as pipe:
+        with self._writer.pipeline(transaction=True) as pipe:
             pipe.zrem(self.key, member)
             pipe.hdel(self.meta_key, member)
             return bool(pipe.execute()[0])
@@ -276,19 +287,19 @@ class Leaderboard:
         return 100.0 if total == 1 else 100.0 * lower / (total - 1)
 
     def top(self, n: int = 10) -> list[Entry]:
-        _check_count("n", n, minimum=1)
+        bounds.integer("n", n, 1, bounds.MAX_RESULTS)
         return self._slice(0, n - 1)
 
     def page(self, number: int, size: int = 10) -> list[Entry]:
         """Page ``number`` (1-based) of ``size`` entries; past the end it is empty."""
-        _check_count("number", number, minimum=1)
-        _check_count("size", size, minimum=1)
+        bounds.integer("size", size, 1, bounds.MAX_RESULTS)
+        bounds.integer("number", number, 1, bounds.MAX_POSITION // size)
         return self._slice((number - 1) * size, number * size - 1)
 
     def around(self, member: str, radius: int = 5) -> list[Entry] | None:
         """The member and up to ``radius`` neighbours either side; ``None`` if absent."""
         _check_member(member)
-        _check_count("radius", radius, minimum=0)
+        bounds.integer("radius", radius, 0, (bounds.MAX_RESULTS - 1) // 2)
         found = self._around(keys=[self.key], args=[member, radius])
         return None if found is None else _entries(*found)
 
@@ -330,13 +341,13 @@ def _check_aggregate(aggregate: object) -> str:
 
 
 def _check_name(what: str, value: object) -> None:
-    if not isinstance(value, str) or not value or "{" in value or "}" in value:
+    bounds.text(what, value)
+    if "{" in value or "}" in value:
         raise ValueError(f"{what} must be a non-empty string without braces, got {value!r}")
 
 
 def _check_member(member: object) -> None:
-    if not isinstance(member, str) or not member:
-        raise ValueError(f"member must be a non-empty string, got {member!r}")
+    bounds.text("member", member)
 
 
 def _check_score(score: object, member: object = None) -> float:
@@ -344,10 +355,15 @@ def _check_score(score: object, member: object = None) -> float:
     if isinstance(score, bool) or not isinstance(score, numbers.Real):
         raise TypeError(f"score{whose} must be a number, got {score!r}")
     if isinstance(score, numbers.Integral) and abs(int(score)) > MAX_EXACT_INT:
-        raise ValueError(f"score{whose} {score} is beyond 2**53: a double cannot hold it exactly")
-    value = float(score)
+        raise ValueError(
+            f"score{whose} {bounds.shown(score)} is beyond 2**53: a double cannot hold it exactly"
+        )
+    try:
+        value = float(score)
+    except OverflowError:
+        value = math.inf
     if not math.isfinite(value):
-        raise ValueError(f"score{whose} must be finite, got {score!r}")
+        raise ValueError(f"score{whose} must be finite, got {bounds.shown(score)}")
     return value
 
 
@@ -362,6 +378,7 @@ def _encode_meta(meta: Mapping[str, object] | None) -> str | None:
     if not isinstance(meta, Mapping) or not meta:
         raise ValueError(f"meta must be a non-empty mapping, got {meta!r}")
     try:
-        return json.dumps(dict(meta), sort_keys=True, allow_nan=False)
+        encoded = json.dumps(dict(meta), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"meta must be JSON-serialisable: {exc}") from exc
+    return bounds.text("meta", encoded)

@@ -16,6 +16,9 @@ prints each command after a ``redis>`` prompt, then its reply as ``redis-cli`` p
 arrays). What is sent is exactly what you typed: no redis-py response callbacks, so
 ``ZRANGE ... WITHSCORES`` is the flat array and ``INFO`` one bulk string.
 
+* **Passwords** typed in a cell (``AUTH``, ``HELLO ... AUTH``, ``ACL SETUSER ... >pass``,
+  ``CONFIG SET requirepass``) are sent as typed but echoed as ``***``, so a saved
+  notebook never holds them (``secrets_hidden``).
 * **Lines** are split as ``redis-cli`` splits them (its ``sdssplitargs``): words separated by
   blanks; ``"double quotes"`` with ``\\" \\\\ \\n \\r \\t \\b \\a \\xHH`` escapes; ``'single quotes'``
   where only ``\\'`` is an escape. A line starting with ``--``, or an unquoted ``--`` standing alone
@@ -259,6 +262,46 @@ def _pack(args: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
+SECRET = "***"
+
+
+def secrets_hidden(command: Command) -> str:
+    """The line as it may be shown and saved in a notebook: the arguments that are passwords replaced.
+
+    ``AUTH [user] password``; ``HELLO ... AUTH user password``; ``MIGRATE ... AUTH password`` or
+    ``AUTH2 user password``; ``ACL SETUSER ... >password`` (and ``<password``, ``#hash``, ``!hash``);
+    ``CONFIG SET requirepass|masterauth|masteruser value``.
+    """
+    words = [arg.decode("utf-8", "replace") for arg in command.args]
+    upper = [word.upper() for word in words]
+    hidden: set[int] = set()
+    if upper[:1] == ["AUTH"]:
+        hidden.update(range(1, len(words)))
+    if upper[:1] in (["HELLO"], ["MIGRATE"]):
+        for at, word in enumerate(upper):
+            if word == "AUTH":
+                hidden.update({at + 2} if upper[0] == "HELLO" else {at + 1})
+            elif word == "AUTH2":
+                hidden.add(at + 2)
+    if upper[:2] == ["ACL", "SETUSER"]:
+        hidden.update(at for at, word in enumerate(words) if at > 2 and word[:1] in "><#!" and len(word) > 1)
+    if upper[:2] == ["CONFIG", "SET"]:
+        hidden.update(
+            at + 1
+            for at in range(2, len(upper), 2)
+            if upper[at] in ("REQUIREPASS", "MASTERAUTH", "MASTERUSER")
+        )
+    hidden &= set(range(len(words)))
+    if not hidden:
+        return command.source
+    shown = []
+    for at, word in enumerate(words):
+        if at in hidden:
+            word = word[0] + SECRET if upper[0] == "ACL" else SECRET
+        shown.append(word if word and not any(c in word for c in " \"'") else quote_bytes(word.encode()))
+    return " ".join(shown)
+
+
 def run(
     client: redis.Redis, cell: str, *, quiet: bool = False, raise_errors: bool = False, echo: bool = True
 ) -> list:
@@ -278,10 +321,10 @@ def run(
             replies.append(reply)
             failed = isinstance(reply, ReplyError)
             if failed or not quiet:
-                print((PROMPT + command.source + "\n" if echo else "") + format_reply(reply), end="")
+                print((PROMPT + secrets_hidden(command) + "\n" if echo else "") + format_reply(reply), end="")
             if failed and raise_errors:
                 raise CommandFailed(
-                    f"line {command.line_number} of the cell, {command.source!r}: {reply}", replies
+                    f"line {command.line_number} of the cell, {secrets_hidden(command)!r}: {reply}", replies
                 )
     finally:
         connection.disconnect()

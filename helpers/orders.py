@@ -19,12 +19,12 @@ import time
 
 import numpy as np
 
-from helpers import scripts
+from helpers import bounds, scripts
 from helpers.connection import client_from_url
 from helpers.streams import EventLog, Fields, Worker
 
 ACTIONS = ("placed", "paid", "shipped", "cancelled")
-_AMOUNT = re.compile(r"(?P<units>\d+)(?:\.(?P<cents>\d{1,2}))?")
+_AMOUNT = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<cents>[0-9]{1,2}))?")  # ASCII digits only
 
 
 def generate(n_orders: int, *, seed: int = 42) -> list[dict[str, str]]:
@@ -49,11 +49,21 @@ def generate(n_orders: int, *, seed: int = 42) -> list[dict[str, str]]:
 
 
 def cents(total: str) -> int:
-    """ "89.99" -> 8999; anything that is not an amount in cents is an error (a poison event)."""
-    found = _AMOUNT.fullmatch(total) if isinstance(total, str) else None
+    """ "89.99" -> 8999; anything that is not an amount in cents is an error (a poison event).
+
+    ASCII digits only ("١٢.٣٤" is refused, not read as 12.34), and at most
+    ``bounds.MAX_CENTS`` (2^53 - 1 cents: exact in the projection's Lua script).
+    """
+    found = _AMOUNT.fullmatch(total) if isinstance(total, str) and len(total) <= 32 else None
     if found is None:
-        raise ValueError(f"total must be a non-negative amount with at most 2 decimals, got {total!r}")
-    return int(found["units"]) * 100 + int((found["cents"] or "").ljust(2, "0"))
+        shown = bounds.shown(total)
+        raise ValueError(f"total must be a non-negative amount with at most 2 decimals, got {shown}")
+    amount = int(found["units"]) * 100 + int((found["cents"] or "").ljust(2, "0"))
+    if amount > bounds.MAX_CENTS:
+        raise ValueError(
+            f"total {total!r} is more than 2^53 - 1 cents: a running total could not hold it exactly"
+        )
+    return amount
 
 
 def empty_state() -> dict:

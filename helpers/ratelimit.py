@@ -19,19 +19,39 @@ SHA and reloaded on NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
 Keys are ``workshop:ratelimit:{<name>:<key>}...``: the hash tag keeps a key's
 two keys (the sliding log has two) on one Redis Cluster slot.
 
-When Redis cannot be reached the limiter does what ``on_error`` says: ``"closed"``
+When Redis cannot decide, the limiter does what ``on_error`` says: ``"closed"``
 (the default) denies, ``"open"`` allows; either way ``Decision.degraded`` is True.
+"Cannot decide" is any of ``REFUSALS``: the connection is lost or times out
+(``timeout_s``, 1 s by default, bounds connecting and the reply, so the policy
+decides within it), or the server refuses the script: ``OOM`` (maxmemory with
+noeviction: the scripts declare they write, so a full server refuses them before
+their first write), ``BUSY`` (another script is running), ``READONLY`` (a replica,
+after a failover), ``LOADING``, ``CLUSTERDOWN``, ``TRYAGAIN``, ``MASTERDOWN``. A
+``NOSCRIPT`` never gets this far: the script is loaded again, or sent whole.
+
+The limiter sends its calls without redis-py's retries (its own client,
+``connection.without_retries``): a retried call whose reply was lost would count
+the request twice. Arguments are checked against ``helpers.bounds`` first (at most
+10,000 per window for the sliding log, which keeps one entry per request, 10^9
+for the others; periods up to 366 days), so one call stays in milliseconds.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import redis
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TryAgainError,
+)
 
-from helpers import scripts
+from helpers import bounds, scripts
+from helpers.connection import without_retries
 from helpers.keyspace import key as workshop_key
 
 ALGORITHMS = {
@@ -41,6 +61,24 @@ ALGORITHMS = {
     "gcra": "gcra",
 }
 ON_ERROR = ("closed", "open")
+# what makes the limiter fall back to on_error: Redis could not be asked, or refused to run the script
+REFUSALS = (
+    redis.ConnectionError,  # lost, refused, or past timeout_s (BusyLoadingError, LOADING, is one)
+    redis.TimeoutError,
+    OutOfMemoryError,  # OOM: maxmemory reached with noeviction
+    ReadOnlyError,  # READONLY: a replica (the primary failed over)
+    ClusterDownError,  # CLUSTERDOWN, MASTERDOWN
+    TryAgainError,  # TRYAGAIN: a slot being moved
+    BusyLoadingError,
+)
+MAX_LIMITS = {"sliding_log": bounds.MAX_LOG_LIMIT}  # the others: bounds.MAX_LIMIT
+
+
+def refused(error: BaseException) -> bool:
+    """True if ``error`` means Redis cannot decide now (``REFUSALS``, or BUSY: another script runs)."""
+    if isinstance(error, REFUSALS):
+        return True
+    return isinstance(error, redis.ResponseError) and str(error).startswith("BUSY ")
 
 
 @dataclass(frozen=True)
@@ -75,24 +113,22 @@ class RateLimiter:
         *,
         name: str = "api",
         on_error: str = "closed",
+        timeout_s: float = 1.0,
     ):
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
-        if (
-            isinstance(period_s, bool)
-            or not isinstance(period_s, numbers.Real)
-            or not math.isfinite(period_s)
-            or period_s < 0.001
-        ):
-            raise ValueError(f"period_s must be a finite number of seconds >= 0.001, got {period_s!r}")
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
+        bounds.integer(f"limit ({algorithm})", limit, 1, MAX_LIMITS.get(algorithm, bounds.MAX_LIMIT))
+        period_s = bounds.number("period_s", period_s, bounds.MIN_PERIOD_S, bounds.MAX_PERIOD_S)
         _check_name("name", name)
+        if ":" in name:  # "api:v2" + "alice" and "api" + "v2:alice" would share keys
+            raise ValueError(f"name must not contain ':' (keys may), got {name!r}")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        self.redis, self.limit, self.period_s = r, limit, float(period_s)
-        self.algorithm, self.name, self.on_error = algorithm, name, on_error
-        self.script = scripts.load(r, ALGORITHMS[algorithm])
+        timeout_s = bounds.number("timeout_s", timeout_s, 0.001, 60)
+        self.redis, self.limit, self.period_s = r, limit, period_s
+        self.algorithm, self.name, self.on_error, self.timeout_s = algorithm, name, on_error, timeout_s
+        self._client = without_retries(r, timeout_s=timeout_s)
+        self.script = scripts.load(self._client, ALGORITHMS[algorithm])
         self._root = workshop_key("ratelimit") + ":"  # read once: hit() is on every request's path
 
     def __repr__(self) -> str:
@@ -107,12 +143,7 @@ class RateLimiter:
 
     def hit(self, key: str, cost: int = 1, *, now_ms: int | None = None) -> Decision:
         """Count one request (of weight ``cost``) for ``key`` and decide; ``now_ms`` overrides TIME."""
-        keys, args = self._call(key, cost, now_ms)
-        try:
-            reply = self.script(keys=keys, args=args)
-        except (redis.ConnectionError, redis.TimeoutError):
-            return self._degraded()
-        return _decision(reply)
+        return self._run(*self._call(key, cost, now_ms))
 
     def hit_many(self, requests: list[tuple[str, int]], *, now_ms: int | None = None) -> list[Decision]:
         """Decide ``[(key, cost), ...]`` in one pipeline round trip, in order.
@@ -122,35 +153,49 @@ class RateLimiter:
         those: the others already counted) are sent again.
         """
         calls = [self._call(key, cost, now_ms) for key, cost in requests]
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._client.pipeline(transaction=False)
         positions = []  # where each call sits in the pipeline (others may share it)
         for keys, args in calls:
             positions.append(len(pipe))
             self.script(keys=keys, args=args, client=pipe)
         try:
             replies = pipe.execute(raise_on_error=False)
-        except (redis.ConnectionError, redis.TimeoutError):
-            return [self._degraded() for _ in calls]
+        except redis.RedisError as error:
+            if refused(error):
+                return [self._degraded() for _ in calls]
+            raise
         decisions = []
         for (keys, args), position in zip(calls, positions):
             reply = replies[position]
             if isinstance(reply, redis.exceptions.NoScriptError):
                 # only this call did not run: ask again, one by one (Script reloads itself)
-                reply = self.script(keys=keys, args=args)
-            elif isinstance(reply, Exception):
+                decisions.append(self._run(keys, args))
+                continue
+            if isinstance(reply, Exception):
+                if refused(reply):
+                    decisions.append(self._degraded())
+                    continue
                 raise reply
             decisions.append(_decision(reply))
         return decisions
 
     def reset(self, key: str) -> None:
         """Forget everything about ``key``: its next request starts with the full limit."""
-        self.redis.unlink(*self.keys(key))
+        self._client.unlink(*self.keys(key))
+
+    def _run(self, keys: list[str], args: list) -> Decision:
+        try:
+            reply = self.script(keys=keys, args=args)
+        except redis.RedisError as error:
+            if refused(error):
+                return self._degraded()
+            raise
+        return _decision(reply)
 
     def _call(self, key: str, cost: object, now_ms: object) -> tuple[list[str], list]:
-        if isinstance(cost, bool) or not isinstance(cost, int) or not 1 <= cost <= self.limit:
-            raise ValueError(f"cost must be an integer from 1 to the limit ({self.limit}), got {cost!r}")
-        if now_ms is not None and (isinstance(now_ms, bool) or not isinstance(now_ms, int) or now_ms < 0):
-            raise ValueError(f"now_ms must be None or an integer >= 0, got {now_ms!r}")
+        bounds.integer(f"cost (1 to the limit, {self.limit})", cost, 1, self.limit)
+        if now_ms is not None:
+            bounds.integer("now_ms", now_ms, 0, bounds.MAX_NOW_MS)
         args = [self.period_s, self.limit, "" if now_ms is None else now_ms, cost]
         return self.keys(key), args
 
@@ -167,7 +212,8 @@ def _decision(reply: list) -> Decision:
 
 
 def _check_name(what: str, value: object) -> None:
-    if not isinstance(value, str) or not value or "{" in value or "}" in value:
+    bounds.text(what, value)
+    if "{" in value or "}" in value:
         raise ValueError(f"{what} must be a non-empty string without braces, got {value!r}")
 
 
@@ -205,7 +251,7 @@ def function_library(algorithm: str = "sliding_log") -> str:
     name = ALGORITHMS[algorithm]
     return (
         f"#!lua name={FUNCTION_LIBRARY}\n"
-        f"local function {name}(KEYS, ARGV)\n{scripts.source(name)}\nend\n"
+        f"local function {name}(KEYS, ARGV)\n{scripts.body(name)}\nend\n"
         f"redis.register_function('workshop_{name}', {name})\n"
     )
 

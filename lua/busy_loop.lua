@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 --[[
 busy_loop.lua: a deliberately slow script for notebook 04. It spins for ARGV[1]
 milliseconds and does nothing else: while it runs, the server serves no other
@@ -21,6 +22,8 @@ than spin until busy-reply-threshold.
 
 Complexity: O(ARGV[1]) in time, on purpose; O(1) memory. Never run it on a
 server others use: it blocks every client of that server for ARGV[1] ms.
+
+Flags: no-writes (declared, so SCRIPT KILL can always stop it).
 ]]
 
 local MAX_MS = 60000

@@ -1,3 +1,4 @@
+#!lua
 --[[
 gcra.lua: the generic cell rate algorithm, a token bucket kept as one number: the
 theoretical arrival time (TAT) of the next request. O(1) memory per key, and
@@ -5,46 +6,24 @@ smooth: after a burst of the full limit, requests are let through at the
 sustained rate (limit / period) instead of all at once when a window resets.
 
 KEYS[1]  string holding the TAT, in ms
-ARGV[1]  period, in seconds (a number > 0): the limit refills fully over it
-ARGV[2]  limit: requests per period, and the largest burst (an integer > 0)
-ARGV[3]  optional: now in ms; empty means the server's clock (TIME)
+ARGV[1]  period, in seconds (a number from 0.001 to 31,622,400: 366 days): the limit refills fully over it
+ARGV[2]  limit: requests per period, and the largest burst (an integer from 1 to 10^9)
+ARGV[3]  optional: now in ms (an integer up to 10^13); empty means the server's clock (TIME)
 ARGV[4]  optional: cost of this request (an integer from 1 to the limit), default 1
 
 Returns  {allowed (1/0), remaining, retry_after_ms, reset_ms}; reset_ms is when the
          bucket is full again.
 
 Complexity: O(1).
+
+Flags: a writing script (#!lua, no flags): a server at maxmemory refuses it before it
+runs, and every argument is checked before the first write.
 ]]
 
-local function fail(message)
-  return redis.error_reply('ERR gcra: ' .. message)
-end
-if #KEYS ~= 1 then return fail('expected 1 key, got ' .. #KEYS) end
-local period_s = tonumber(ARGV[1])
-if not period_s or period_s <= 0 or period_s ~= period_s or period_s == math.huge then
-  return fail('ARGV[1] (period in seconds) must be a number > 0, got ' .. tostring(ARGV[1]))
-end
-local limit = tonumber(ARGV[2])
-if not limit or limit < 1 or limit % 1 ~= 0 then
-  return fail('ARGV[2] (limit) must be an integer > 0, got ' .. tostring(ARGV[2]))
-end
-local now
-if ARGV[3] == nil or ARGV[3] == '' then
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-else
-  now = tonumber(ARGV[3])
-  if not now or now < 0 or now % 1 ~= 0 then
-    return fail('ARGV[3] (now in ms) must be empty or an integer >= 0, got ' .. tostring(ARGV[3]))
-  end
-end
-local cost = 1
-if ARGV[4] ~= nil and ARGV[4] ~= '' then
-  cost = tonumber(ARGV[4])
-  if not cost or cost < 1 or cost > limit or cost % 1 ~= 0 then
-    return fail('ARGV[4] (cost) must be an integer from 1 to the limit, got ' .. tostring(ARGV[4]))
-  end
-end
+local SCRIPT, KEY_COUNT, KEY_WORDS = 'gcra', 1, 'key'
+local PERIOD_WORD, LIMIT_WORD = 'period', 'limit'
+local MAX_LIMIT = 1000000000  -- MAX_LIMIT
+--!include ratelimit_arguments.lua
 
 local period_ms = period_s * 1000
 if period_ms < 1 then return fail('ARGV[1] (period in seconds) must be at least 0.001, got ' .. tostring(ARGV[1])) end

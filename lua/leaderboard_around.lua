@@ -1,9 +1,10 @@
+#!lua flags=no-writes
 --[[
 leaderboard_around.lua: a member and its neighbours, best first, read atomically.
 
 KEYS[1]  the leaderboard, a sorted set where a higher score is better
 ARGV[1]  the member, a non-empty string
-ARGV[2]  radius, how many neighbours either side (integer >= 0)
+ARGV[2]  radius, how many neighbours either side (an integer from 0 to 4,999)
 
 Returns  nil when the member is not on the board, else
          {start, higher, {member1, score1, member2, score2, ...}} where start is
@@ -11,7 +12,10 @@ Returns  nil when the member is not on the board, else
          of members with a strictly higher score than it (its competition rank
          is higher + 1).
 
-Complexity: O(log N + M) for M = 2 * radius + 1 members: ZREVRANK, ZCARD, ZREVRANGE, ZCOUNT.
+Complexity: O(log N + M) for M = 2 * radius + 1 members: ZREVRANK, ZCARD, ZREVRANGE, ZCOUNT;
+M is below MAX_RESULTS (10,000, helpers/bounds.py).
+
+Flags: no-writes (it runs on a replica, and on a server at maxmemory).
 ]]
 
 if #KEYS ~= 1 then
@@ -21,10 +25,12 @@ local member = ARGV[1]
 if member == nil or member == '' then
   return redis.error_reply('ERR leaderboard_around: ARGV[1] (member) must be a non-empty string')
 end
-local radius = tonumber(ARGV[2])
-if not radius or radius < 0 or radius % 1 ~= 0 then
-  return redis.error_reply('ERR leaderboard_around: ARGV[2] (radius) must be an integer >= 0')
+local MAX_RADIUS = 4999  -- (MAX_RESULTS - 1) / 2, helpers/bounds.py
+local radius = ARGV[2]
+if type(radius) ~= 'string' or not string.match(radius, '^%d+$') or #radius > 4 or tonumber(radius) > MAX_RADIUS then
+  return redis.error_reply('ERR leaderboard_around: ARGV[2] (radius) must be an integer from 0 to 4999')
 end
+radius = tonumber(radius)
 
 local position = redis.call('ZREVRANK', KEYS[1], member)
 if not position then

@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 --[[
 leaderboard_standing.lua: where one member stands on a leaderboard, read atomically.
 
@@ -12,6 +13,8 @@ Returns  nil when the member is not on the board, else {score, higher, lower, to
 
 Complexity: O(log N), one ZSCORE, two ZCOUNT and one ZCARD, and no other client
 can change the board between them.
+
+Flags: no-writes (it runs on a replica, and on a server at maxmemory).
 ]]
 
 if #KEYS ~= 1 then

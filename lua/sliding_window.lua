@@ -1,11 +1,12 @@
+#!lua
 --[[
 sliding_window.lua: an exact sliding-window (sliding log) rate limiter, atomic.
 
 KEYS[1]  sorted set of admitted requests (member: a unique id, score: time in ms)
 KEYS[2]  counter that makes members unique (same hash tag as KEYS[1])
-ARGV[1]  window, in seconds (a number > 0)
-ARGV[2]  maximum requests per window (an integer > 0)
-ARGV[3]  optional: now in ms; empty means the server's clock (TIME), the default
+ARGV[1]  window, in seconds (a number from 0.001 to 31,622,400: 366 days)
+ARGV[2]  maximum requests per window (an integer from 1 to 10,000: the log holds one entry each)
+ARGV[3]  optional: now in ms (an integer up to 10^13); empty means the server's clock (TIME), the default
 ARGV[4]  optional: cost of this request (an integer from 1 to the maximum), default 1
 
 Returns  {allowed (1/0), remaining, retry_after_ms, reset_ms}:
@@ -16,38 +17,19 @@ Returns  {allowed (1/0), remaining, retry_after_ms, reset_ms}:
 A request counts when it is allowed; denied ones are not recorded. A request at
 time t sees the admitted requests in (t - window, t].
 
-Complexity: O(log N + M) for N requests in the window and M expiring ones.
+Complexity: O(log N + M + C) for N requests in the window, M expiring ones and a cost
+of C. N, M and C are at most 10,000 (MAX_LOG_LIMIT, helpers/bounds.py): a few ms at
+worst, so no caller can stall the server for long.
+
+Flags: a writing script (#!lua, no flags): a server at maxmemory refuses it before it
+runs, and every argument is checked before the first write.
 ]]
 
-local function fail(message)
-  return redis.error_reply('ERR sliding_window: ' .. message)
-end
-if #KEYS ~= 2 then return fail('expected 2 keys (log, sequence), got ' .. #KEYS) end
-local window_s = tonumber(ARGV[1])
-if not window_s or window_s <= 0 or window_s ~= window_s or window_s == math.huge then
-  return fail('ARGV[1] (window in seconds) must be a number > 0, got ' .. tostring(ARGV[1]))
-end
-local limit = tonumber(ARGV[2])
-if not limit or limit < 1 or limit % 1 ~= 0 then
-  return fail('ARGV[2] (maximum requests) must be an integer > 0, got ' .. tostring(ARGV[2]))
-end
-local now
-if ARGV[3] == nil or ARGV[3] == '' then
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-else
-  now = tonumber(ARGV[3])
-  if not now or now < 0 or now % 1 ~= 0 then
-    return fail('ARGV[3] (now in ms) must be empty or an integer >= 0, got ' .. tostring(ARGV[3]))
-  end
-end
-local cost = 1
-if ARGV[4] ~= nil and ARGV[4] ~= '' then
-  cost = tonumber(ARGV[4])
-  if not cost or cost < 1 or cost > limit or cost % 1 ~= 0 then
-    return fail('ARGV[4] (cost) must be an integer from 1 to the maximum, got ' .. tostring(ARGV[4]))
-  end
-end
+local SCRIPT, KEY_COUNT, KEY_WORDS = 'sliding_window', 2, 'keys (log, sequence)'
+local PERIOD_WORD, LIMIT_WORD = 'window', 'maximum requests'
+local MAX_LIMIT = 10000  -- MAX_LOG_LIMIT: one entry per admitted request
+--!include ratelimit_arguments.lua
+local window_s = period_s
 
 local window_ms = math.floor(window_s * 1000 + 0.5)  -- to the nearest ms: 1.001 s is 1001 ms
 if window_ms < 1 then return fail('ARGV[1] (window in seconds) must be at least 0.001, got ' .. tostring(ARGV[1])) end
@@ -56,8 +38,14 @@ local count = redis.call('ZCARD', KEYS[1])
 
 if count + cost <= limit then
   local last = redis.call('INCRBY', KEYS[2], cost)
+  local members = {}  -- unique: the counter never repeats; ZADD takes them 1,000 at a time
   for i = cost - 1, 0, -1 do
-    redis.call('ZADD', KEYS[1], now, now .. '-' .. (last - i))  -- unique: the counter never repeats
+    members[#members + 1] = now
+    members[#members + 1] = now .. '-' .. (last - i)
+    if #members == 2000 or i == 0 then
+      redis.call('ZADD', KEYS[1], unpack(members))
+      members = {}
+    end
   end
   redis.call('PEXPIRE', KEYS[1], window_ms)
   redis.call('PEXPIRE', KEYS[2], window_ms)

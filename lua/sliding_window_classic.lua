@@ -1,3 +1,4 @@
+#!lua
 --[[
 sliding_window_classic.lua: the classic twelve-line sliding-window rate limiter, kept
 unchanged (below this header) so notebook 03 can show its weaknesses.
@@ -14,6 +15,9 @@ Complexity: O(log N + M): ZREMRANGEBYSCORE removes M old entries, ZCARD, ZADD.
 Weaknesses (fixed in sliding_window.lua): trusts the caller's clock; the member
 now .. '-' .. math.random(1000000) can collide and lose a request; answers only
 yes or no; validates nothing.
+
+Flags: the #!lua line declares it a writing script (no flags), so a server at
+maxmemory refuses it before it runs.
 ]]
 local key = KEYS[1]
 local window = tonumber(ARGV[1])

@@ -1,3 +1,4 @@
+#!lua
 --[[
 sliding_window_counter.lua: the sliding-window counter, an approximation of the
 sliding log in O(1) memory: the previous window's count, weighted by how much of it
@@ -5,46 +6,25 @@ still overlaps the sliding window, plus the current window's count.
 
 KEYS[1]  hash {window = index of the current window, current = its count,
          previous = the count of the window before it}
-ARGV[1]  window, in seconds (a number > 0)
-ARGV[2]  maximum requests per window (an integer > 0)
-ARGV[3]  optional: now in ms; empty means the server's clock (TIME)
+ARGV[1]  window, in seconds (a number from 0.001 to 31,622,400: 366 days)
+ARGV[2]  maximum requests per window (an integer from 1 to 10^9)
+ARGV[3]  optional: now in ms (an integer up to 10^13); empty means the server's clock (TIME)
 ARGV[4]  optional: cost of this request (an integer from 1 to the maximum), default 1
 
 Returns  {allowed (1/0), remaining, retry_after_ms, reset_ms}.
 
 It assumes the previous window's requests were spread evenly: it can admit a few
 more or fewer than the exact sliding log. Complexity: O(1).
+
+Flags: a writing script (#!lua, no flags): a server at maxmemory refuses it before it
+runs, and every argument is checked before the first write.
 ]]
 
-local function fail(message)
-  return redis.error_reply('ERR sliding_window_counter: ' .. message)
-end
-if #KEYS ~= 1 then return fail('expected 1 key, got ' .. #KEYS) end
-local window_s = tonumber(ARGV[1])
-if not window_s or window_s <= 0 or window_s ~= window_s or window_s == math.huge then
-  return fail('ARGV[1] (window in seconds) must be a number > 0, got ' .. tostring(ARGV[1]))
-end
-local limit = tonumber(ARGV[2])
-if not limit or limit < 1 or limit % 1 ~= 0 then
-  return fail('ARGV[2] (maximum requests) must be an integer > 0, got ' .. tostring(ARGV[2]))
-end
-local now
-if ARGV[3] == nil or ARGV[3] == '' then
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-else
-  now = tonumber(ARGV[3])
-  if not now or now < 0 or now % 1 ~= 0 then
-    return fail('ARGV[3] (now in ms) must be empty or an integer >= 0, got ' .. tostring(ARGV[3]))
-  end
-end
-local cost = 1
-if ARGV[4] ~= nil and ARGV[4] ~= '' then
-  cost = tonumber(ARGV[4])
-  if not cost or cost < 1 or cost > limit or cost % 1 ~= 0 then
-    return fail('ARGV[4] (cost) must be an integer from 1 to the maximum, got ' .. tostring(ARGV[4]))
-  end
-end
+local SCRIPT, KEY_COUNT, KEY_WORDS = 'sliding_window_counter', 1, 'key'
+local PERIOD_WORD, LIMIT_WORD = 'window', 'maximum requests'
+local MAX_LIMIT = 1000000000  -- MAX_LIMIT
+--!include ratelimit_arguments.lua
+local window_s = period_s
 
 local window_ms = math.floor(window_s * 1000 + 0.5)  -- to the nearest ms: 1.001 s is 1001 ms
 if window_ms < 1 then return fail('ARGV[1] (window in seconds) must be at least 0.001, got ' .. tostring(ARGV[1])) end

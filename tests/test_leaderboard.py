@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from redis.crc import key_slot
 
+from helpers import bounds
 from helpers.leaderboard import MAX_EXACT_INT, Entry, Leaderboard
 
 
@@ -180,12 +181,29 @@ def test_page_past_the_end_is_empty(small):
 
 
 def test_page_far_past_the_end_is_empty(small):
-    assert small.page(10**16) == []
+    assert small.page(10**12) == []
 
 
-def test_top_and_around_with_huge_counts_return_the_whole_board(small):
-    assert len(small.top(10**17)) == 4
-    assert len(small.around("dan", radius=10**17)) == 4
+def test_top_and_around_at_their_bounds_return_the_whole_small_board(small):
+    assert len(small.top(bounds.MAX_RESULTS)) == 4
+    assert len(small.around("dan", radius=(bounds.MAX_RESULTS - 1) // 2)) == 4
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: b.top(bounds.MAX_RESULTS + 1),
+        lambda b: b.top(10**5000),  # a huge int once crashed the process (hiredis' pack_command)
+        lambda b: b.page(1, bounds.MAX_RESULTS + 1),
+        lambda b: b.page(10**5000),
+        lambda b: b.page(10**15, 10),
+        lambda b: b.around("dan", radius=bounds.MAX_RESULTS // 2),
+        lambda b: b.around("dan", radius=10**5000),
+    ],
+)
+def test_counts_past_their_bounds_are_value_errors_naming_the_bound(small, call):
+    with pytest.raises(ValueError, match="must be an integer from"):
+        call(small)
 
 
 def test_around_returns_the_member_and_its_neighbours(small):

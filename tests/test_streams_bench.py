@@ -119,8 +119,8 @@ def test_parse_requests_per_second_without_a_figure_is_a_value_error(output):
         sb.parse_requests_per_second(output)
 
 
-def test_redis_benchmark_command_names_host_port_db_password_and_user():
-    command = sb.redis_benchmark_command(
+def test_redis_benchmark_command_names_host_port_db_and_user_and_passes_the_password_in_its_environment():
+    command, environment = sb.redis_benchmark_command(
         "rb", "redis://alice:p%40ss@10.0.0.5:7000/3", "workshop:k", 1_000, 32
     )
     assert command[0] == "rb"
@@ -138,15 +138,17 @@ def test_redis_benchmark_command_names_host_port_db_password_and_user():
     flags = dict(zip(command[1::2], command[2::2]))
     assert command[1] == "-q"
     for flag, value in {"-n": "1000", "-P": "32", "-h": "10.0.0.5", "-p": "7000", "--dbnum": "3",
-                        "-a": "p@ss", "--user": "alice"}.items():  # fmt: skip
+                        "--user": "alice"}.items():  # fmt: skip
         assert command[command.index(flag) + 1] == value, (flag, flags)
+    assert "-a" not in command and "p@ss" not in command  # argv is visible to every user in ps
+    assert environment == {"REDISCLI_AUTH": "p@ss"}
 
 
 def test_redis_benchmark_command_without_password_has_no_auth_and_defaults_db_0():
-    command = sb.redis_benchmark_command("rb", "redis://127.0.0.1:6390", "workshop:k", 10, 32)
-    assert "-a" not in command and "--user" not in command
+    command, environment = sb.redis_benchmark_command("rb", "redis://127.0.0.1:6390", "workshop:k", 10, 32)
+    assert "-a" not in command and "--user" not in command and environment == {}
     assert command[command.index("--dbnum") + 1] == "0"
-    unix = sb.redis_benchmark_command("rb", "unix:///tmp/redis.sock?db=2", "workshop:k", 10, 32)
+    unix, _ = sb.redis_benchmark_command("rb", "unix:///tmp/redis.sock?db=2", "workshop:k", 10, 32)
     assert unix[unix.index("-s") + 1] == "/tmp/redis.sock"
     assert unix[unix.index("--dbnum") + 1] == "2"
     assert "-h" not in unix
