@@ -27,10 +27,13 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 servers: setup
-	$(BIN)/python -m helpers.check
+	$(BIN)/python -m helpers.course.doctor --servers
+
+# JUPYTER_ARGS: options for JupyterLab itself, e.g. make lab JUPYTER_ARGS="--port=8890 --no-browser --IdentityProvider.token=secret"
+JUPYTER_ARGS ?=
 
 lab: servers
-	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
+	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks $(JUPYTER_ARGS)
 
 test: setup
 	$(BIN)/ruff check .
@@ -41,7 +44,7 @@ test: setup
 # MATRIX_REQUIRE=3 fails when fewer servers are found (CI: the pip Redis, the pip Valkey, the system Redis).
 MATRIX_REQUIRE ?= 1
 test-servers: setup
-	WORKSHOP_SIZE=$${WORKSHOP_SIZE:-ci} $(BIN)/python -m helpers.matrix --require $(MATRIX_REQUIRE)
+	WORKSHOP_SIZE=$${WORKSHOP_SIZE:-ci} $(BIN)/python -m helpers.course.matrix --require $(MATRIX_REQUIRE)
 
 bench: servers
 	$(BIN)/python -m helpers.bench leaderboard
@@ -49,9 +52,9 @@ bench: servers
 	$(BIN)/python -m helpers.bench ratelimit
 
 # Re-run every notebook at workshop size and save its outputs (what is committed), on throwaway
-# servers of the default binaries (helpers.with_servers; WORKSHOP_REDIS picks another Redis).
+# servers of the default binaries (helpers.servers; WORKSHOP_REDIS picks another Redis).
 execute: setup
-	WORKSHOP_SIZE=workshop $(BIN)/python -m helpers.with_servers $(BIN)/jupyter nbconvert --to notebook \
+	WORKSHOP_SIZE=workshop $(BIN)/python -m helpers.servers $(BIN)/jupyter nbconvert --to notebook \
 		--execute --inplace --ExecutePreprocessor.timeout=1800 notebooks/[0-9]*.ipynb
 	# fold progress-bar refreshes into their final line, as JupyterLab shows them
 	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True \
@@ -59,7 +62,7 @@ execute: setup
 
 # Pre-flight check for a room of laptops; every line that is not ok says how to fix it.
 doctor: setup
-	$(BIN)/python -m helpers.doctor
+	$(BIN)/python -m helpers.course.doctor
 
 # JupyterLab opening straight on the RISE slideshow of one notebook (jupyterlab-rise serves
 # /rise/<path>); the rest of JupyterLab stays at /lab. NOTEBOOK: a number, a name or a file name.
@@ -68,7 +71,7 @@ SLIDES = $(notdir $(firstword $(wildcard notebooks/$(basename $(notdir $(NOTEBOO
 
 slides: servers
 	@test -n "$(SLIDES)" || { echo "no notebook in notebooks/ matches NOTEBOOK=$(NOTEBOOK)"; exit 1; }
-	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks --LabApp.default_url=/rise/$(SLIDES)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks --LabApp.default_url=/rise/$(SLIDES) $(JUPYTER_ARGS)
 
 # The notebooks as static HTML pages with their outputs and plots, plus an index, in site/.
 # By default from the committed outputs (executed at workshop size already); EXECUTE=1 runs
@@ -79,42 +82,13 @@ html: setup
 	rm -rf site
 	mkdir -p site
 ifeq ($(EXECUTE),1)
-	WORKSHOP_SIZE=workshop $(BIN)/python -m helpers.with_servers $(BIN)/jupyter nbconvert --to notebook \
+	WORKSHOP_SIZE=workshop $(BIN)/python -m helpers.servers $(BIN)/jupyter nbconvert --to notebook \
 		--execute --ExecutePreprocessor.timeout=1800 --output-dir site/executed notebooks/[0-9]*.ipynb
 	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True \
 		site/executed/[0-9]*.ipynb
 endif
-	$(BIN)/jupyter nbconvert --to html --output-dir site $(SITE_SOURCES)/[0-9]*.ipynb
-	$(BIN)/python -c "$$SITE_INDEX" $(SITE_SOURCES)
+	$(BIN)/python -m helpers.course.site $(SITE_SOURCES)
 	@echo "open site/index.html"
-
-define SITE_INDEX
-import datetime, html, pathlib, sys
-import nbformat
-sources = pathlib.Path(sys.argv[1])
-items = []
-for page in sorted(pathlib.Path("site").glob("[0-9]*.html")):
-    notebook = nbformat.read(sources / (page.stem + ".ipynb"), as_version=4)
-    intro = next(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
-    title, _, rest = intro.partition("\n")
-    summary = rest.strip().split("\n\n")[0].replace("*", "").replace("`", "").replace("\n", " ")
-    items.append(f'<li><a href="{page.name}">{html.escape(title.lstrip("# "))}</a><p>{html.escape(summary)}</p></li>')
-how = "executed again for this site" if sources.name == "executed" else "as committed to the repository"
-pathlib.Path("site/index.html").write_text(f'''<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Redis Beyond Cache: the notebooks</title>
-<style>body {{ font-family: sans-serif; max-width: 46em; margin: 2em auto; line-height: 1.5 }}
-li {{ margin-bottom: 1em }} p {{ margin: 0.2em 0 }}</style></head><body>
-<h1>Redis Beyond Cache: the notebooks, executed</h1>
-<p>Each notebook with its outputs and plots, executed at workshop size (boards up to 1,000,000 players)
-on one machine, {how}. The figures come from that machine; yours will differ, and the ratios measured
-side by side are what travel. To run them yourself: <code>make lab</code>.</p>
-<ol>{"".join(items)}</ol>
-<p><small>Built {datetime.date.today().isoformat()} by <code>make html</code>.</small></p>
-</body></html>
-''')
-print(f"site/index.html lists {len(items)} notebooks")
-endef
-export SITE_INDEX
 
 clean:
 	rm -rf $(VENV) .workshop .pytest_cache

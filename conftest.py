@@ -10,7 +10,7 @@ The session never uses a server this machine happens to run:
   ``system`` or a path: ``make test-servers`` runs the suite once per server),
   else a container when a Docker engine answers.
 * Redis Cluster: a throwaway of three primaries of the same binary
-  (``helpers.cluster``), its URL in ``REDIS_CLUSTER_URL``: the pattern helpers'
+  (``helpers.production.cluster``), its URL in ``REDIS_CLUSTER_URL``: the pattern helpers'
   tests run a second time against it.
 * PostgreSQL: a throwaway database on the server ``DATABASE_URL`` names when
   it is set; else a throwaway PostgreSQL 18 from pip (``helpers.servers``).
@@ -31,8 +31,9 @@ import psycopg
 import pytest
 import redis
 
-from helpers import cluster, servers
-from helpers.connection import client_from_url
+from helpers import servers
+from helpers.clients import client_from_url, redact
+from helpers.production import cluster
 
 FOREIGN_KEYS = {"learner:precious": "do not delete", "workshopper:data": "not our prefix either"}
 _state: dict = {}
@@ -78,7 +79,7 @@ def _start_servers(config: pytest.Config) -> None:
             conn.execute(f"CREATE DATABASE {name}")
     except psycopg.Error as error:
         raise servers.SetupError(
-            f"DATABASE_URL={servers.redact(admin_url)} is set, but a test database cannot be created there "
+            f"DATABASE_URL={redact(admin_url)} is set, but a test database cannot be created there "
             f"({str(error).strip().splitlines()[0]}). Unset it to let the tests start their own PostgreSQL."
         ) from None
     _state["postgres"] = (admin_url, name)
@@ -89,13 +90,13 @@ def _start_servers(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = []
     if "redis" in _state:
-        lines.append(f"redis: {servers.redact(_state['redis'].url)} ({_state['redis'].how})")
+        lines.append(f"redis: {redact(_state['redis'].url)} ({_state['redis'].how})")
     if "postgres_server" in _state:
         server = _state["postgres_server"]
-        lines.append(f"postgresql: {servers.redact(server.url)} ({server.how})")
+        lines.append(f"postgresql: {redact(server.url)} ({server.how})")
     elif "postgres" in _state:
         admin_url, name = _state["postgres"]
-        lines.append(f"postgresql: database {name} on {servers.redact(admin_url)}")
+        lines.append(f"postgresql: database {name} on {redact(admin_url)}")
     return lines
 
 

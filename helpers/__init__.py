@@ -1,28 +1,46 @@
 """Helpers shared by the Redis Beyond Cache notebooks.
 
-One module per concern: ``connection`` (find or start a Redis), ``servers``
-(throwaway servers), ``sql`` (the SQL baseline), ``keyspace`` (our keys and
-their clean-up), ``config`` (workshop size), ``scripts`` (Lua from ``lua/``),
-``bench`` and ``plots`` (measuring and showing), ``processes`` (worker
-processes started together) and ``check`` (can this machine run the workshop).
+The top level is what a learner opens: the patterns, and the little they need.
 
-Per pattern: ``leaderboard`` (+ ``leaderboard_sql`` its SQL baseline,
-``leaderboard_bench`` its experiments); ``streams`` and ``orders`` (+ ``outbox``
-the SQL baseline, ``workload`` the shared event workload, ``streams_bench``);
-``ratelimit`` (+ ``ratelimit_sql`` the SQL baseline, ``ratelimit_race`` and
-``ratelimit_bench`` the experiments).
+* ``leaderboard``: a leaderboard on a sorted set (ranks, pages, neighbours, fair ties);
+* ``streams``: an event log on a stream with consumer groups (``EventLog``, ``Worker``);
+* ``orders``: event sourcing on that log (an order's events, a projection);
+* ``ratelimit``: rate limiters as atomic Lua scripts (``RateLimiter``);
+* ``keyspace`` (our keys and their clean-up), ``scripts`` (Lua from ``lua/``),
+  ``bounds`` (what the helpers accept, checked), ``clients`` (redis-py clients
+  from URLs, without retries);
+* ``magic``: the ``%%redis`` cell magic (``%load_ext helpers.magic``).
 
-Running it for real (notebook 04): ``persistence`` (kill -9 under each
-setting), ``blocking`` (slow scripts, BUSY, SCRIPT KILL), ``memory`` (bytes per
-member and entry, eviction), ``security`` (ACL users, injection, exposure) and
-``cluster`` (a throwaway local Redis Cluster, where a key lives).
+The course's machinery, one folder per role (none of it is imported by the patterns):
 
-The workshop itself: ``magic`` (the ``%%redis`` cell magic), ``exercises`` and
-one ``<pattern>_exercises`` module per notebook (the "Your turn" checks), and
-``doctor`` (``make doctor``'s pre-flight check).
+* ``baselines``: the other side of each comparison, as a good engineer of that
+  system builds it (PostgreSQL: ranks, an outbox, a sliding-log limiter);
+* ``bench``: measuring (``timing``, ``workload``, ``processes``, ``plots``,
+  ``claims``, ``sizes``) and one module of experiments per notebook;
+  ``python -m helpers.bench`` runs one;
+* ``production``: notebook 04's experiments (persistence, blocking, memory,
+  security, cluster);
+* ``exercises``: the "Your turn" checkers, one module per notebook;
+* ``servers``: throwaway Redis and PostgreSQL servers from pip wheels (or Docker);
+* ``course``: finding the servers (``connection``), ``make doctor``, the server matrix.
+
+``connect()`` and ``connect_sql()`` (from ``course.connection`` and
+``baselines.sql``) are the two calls every notebook starts with; they are
+imported on first use, so importing a pattern loads none of the machinery.
 """
 
-from helpers.connection import connect
-from helpers.sql import connect_sql
+from __future__ import annotations
 
 __all__ = ["connect", "connect_sql"]
+
+
+def __getattr__(name: str):
+    if name == "connect":
+        from helpers.course.connection import connect
+
+        return connect
+    if name == "connect_sql":
+        from helpers.baselines.sql import connect_sql
+
+        return connect_sql
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -59,6 +59,24 @@ def integer(what: str, value: object, low: int, high: int) -> int:
     return value
 
 
+def at_least(what: str, value: object, minimum: int = 1) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``, else a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum:,}, got {shown(value)}")
+    return value
+
+
+def counts(what: str, values: object, minimum: int = 1) -> tuple[int, ...]:
+    """``values`` as a non-empty tuple of ints of at least ``minimum`` each (process counts, sizes)."""
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise ValueError(f"{what} must be a sequence of integers, got {shown(values)}") from None
+    if not values:
+        raise ValueError(f"{what} must hold at least one integer")
+    return tuple(at_least(what, value, minimum) for value in values)
+
+
 def number(what: str, value: object, low: float, high: float) -> float:
     """``value`` as a float if it is a real number from ``low`` to ``high``, else a ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -14,18 +14,28 @@ clean-up.
 
 from __future__ import annotations
 
+import os
+
 import redis
 from redis.client import NEVER_DECODE
 from redis.cluster import RedisCluster
 
-from helpers.config import settings
+PREFIX_ENV = "WORKSHOP_PREFIX"
+
+
+def prefix() -> str:
+    """The workshop prefix: ``WORKSHOP_PREFIX`` if set (it must end with ':'), else ``workshop:``."""
+    value = os.environ.get(PREFIX_ENV, "workshop:")
+    if not value or not value.endswith(":"):
+        raise ValueError(f"{PREFIX_ENV} must be non-empty and end with ':', got {value!r}")
+    return value
 
 
 def key(*parts: str) -> str:
     """``key("lb", "daily")`` -> ``"workshop:lb:daily"``."""
     if not parts or any(not isinstance(p, str) or not p for p in parts):
         raise ValueError(f"key parts must be non-empty strings, got {parts!r}")
-    return settings().prefix + ":".join(parts)
+    return prefix() + ":".join(parts)
 
 
 def cleanup(r: redis.Redis, pattern_prefix: str | None = None, *, batch: int = 1_000) -> int:
@@ -34,13 +44,13 @@ def cleanup(r: redis.Redis, pattern_prefix: str | None = None, *, batch: int = 1
     Returns how many keys were removed. The prefix must itself live under the
     workshop prefix: this function refuses to delete anything else.
     """
-    root = settings().prefix
-    prefix = root if pattern_prefix is None else pattern_prefix
-    if not prefix.startswith(root):
-        raise ValueError(f"refusing to clean {prefix!r}: only keys under {root!r} are ours")
+    root = prefix()
+    under = root if pattern_prefix is None else pattern_prefix
+    if not under.startswith(root):
+        raise ValueError(f"refusing to clean {under!r}: only keys under {root!r} are ours")
     removed = 0
     # glob characters in the prefix are escaped so "workshop:[x]" cannot match foreign keys
-    escaped = "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
+    escaped = "".join("\\" + c if c in "*?[]\\" else c for c in under)
     nodes = [n.redis_connection for n in r.get_primaries()] if isinstance(r, RedisCluster) else [r]
     for node in nodes:  # on a cluster, every primary: each key is unlinked where it lives
         pending: list[bytes] = []

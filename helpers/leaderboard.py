@@ -16,7 +16,7 @@ bounds of ``helpers.bounds`` (a TTL of at most ten years, at most 10,000 entries
 per read, scores exact as doubles, members that are UTF-8 text); ``add_many``
 checks every member and score before its first batch.
 
-Writes are sent without redis-py's retries (``connection.without_retries``): a
+Writes are sent without redis-py's retries (``clients.without_retries``): a
 retried ZINCRBY whose first reply was lost would count twice, so a dropped
 connection raises ``ConnectionError`` instead, and the write may or may not have
 landed. Reads are retried as the caller's client says.
@@ -35,10 +35,10 @@ from typing import NamedTuple
 import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from helpers import bounds, scripts
-from helpers.connection import without_retries
+from helpers.clients import without_retries
 from helpers.keyspace import key as workshop_key
 
 MAX_EXACT_INT = bounds.MAX_EXACT_INT  # scores are IEEE doubles: integers beyond this lose digits
@@ -365,11 +365,6 @@ def _check_score(score: object, member: object = None) -> float:
     if not math.isfinite(value):
         raise ValueError(f"score{whose} must be finite, got {bounds.shown(score)}")
     return value
-
-
-def _check_count(what: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
 
 
 def _encode_meta(meta: Mapping[str, object] | None) -> str | None:

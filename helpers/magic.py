@@ -43,12 +43,15 @@ import redis
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
+
+# redis-py has no public RESP reader that keeps what redis-cli shows (a status reply apart from a
+# string, the whole error text): this one subclass of its RESP2 parser is the only private name used.
 from redis._parsers import _RESP2Parser
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.utils import SENTINEL
 
-from helpers.connection import connect
+from helpers.course.connection import connect
 
 PROMPT = "redis> "
 _BLANKS = b" \t\n\r\v\f"  # C isspace(): what separates words

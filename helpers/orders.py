@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from helpers import bounds, scripts
-from helpers.connection import client_from_url
+from helpers.clients import client_from_url
 from helpers.streams import EventLog, Fields, Worker
 
 ACTIONS = ("placed", "paid", "shipped", "cancelled")

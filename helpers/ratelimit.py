@@ -30,7 +30,7 @@ after a failover), ``LOADING``, ``CLUSTERDOWN``, ``TRYAGAIN``, ``MASTERDOWN``. A
 ``NOSCRIPT`` never gets this far: the script is loaded again, or sent whole.
 
 The limiter sends its calls without redis-py's retries (its own client,
-``connection.without_retries``): a retried call whose reply was lost would count
+``clients.without_retries``): a retried call whose reply was lost would count
 the request twice. Arguments are checked against ``helpers.bounds`` first (at most
 10,000 per window for the sliding log, which keeps one entry per request, 10^9
 for the others; periods up to 366 days), so one call stays in milliseconds.
@@ -51,7 +51,7 @@ from redis.exceptions import (
 )
 
 from helpers import bounds, scripts
-from helpers.connection import without_retries
+from helpers.clients import without_retries
 from helpers.keyspace import key as workshop_key
 
 ALGORITHMS = {

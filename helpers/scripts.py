@@ -1,5 +1,9 @@
 """Load the course's Lua scripts from ``lua/`` as redis-py ``Script`` objects.
 
+``lua/`` is installed as the package data ``helpers.lua`` and read through
+``importlib.resources``, so an editable install (``make setup``) and a plain
+``pip install .`` find the same files.
+
 A ``Script`` calls EVALSHA and, on NOSCRIPT (the server restarted, failed
 over or ran SCRIPT FLUSH), loads the source again and retries: the script
 cache is volatile, the files in ``lua/`` are the source of truth. If the cache
@@ -27,15 +31,20 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 import redis
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script
 
-LUA_DIR = Path(__file__).resolve().parent.parent / "lua"
+LUA_DIR = files("helpers.lua")  # the repository's lua/ (pyproject.toml maps it into the package)
 INCLUDE_DIR = LUA_DIR / "include"
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)
+
+
+def names() -> list[str]:
+    """The course's scripts, by name (``lua/<name>.lua``), includes left out."""
+    return sorted(p.name.removesuffix(".lua") for p in LUA_DIR.iterdir() if p.name.endswith(".lua"))
 
 
 @cache
@@ -43,8 +52,7 @@ def source(name: str) -> str:
     """The text of ``lua/<name>.lua``, its ``--!include`` lines replaced by the files they name."""
     path = LUA_DIR / f"{name}.lua"
     if not path.is_file():
-        known = sorted(p.stem for p in LUA_DIR.glob("*.lua"))
-        raise FileNotFoundError(f"no Lua script {name!r} in {LUA_DIR}; known: {known}")
+        raise FileNotFoundError(f"no Lua script {name!r} in lua/; known: {names()}")
     return _expand(path.read_text(), (path.name,))
 
 
@@ -55,7 +63,7 @@ def _expand(text: str, chain: tuple[str, ...]) -> str:
         if name in chain:
             raise ValueError(f"{' -> '.join(chain)} includes {name} again: an include loop")
         if not path.is_file():
-            raise FileNotFoundError(f"{chain[-1]} includes {name}, which is not in {INCLUDE_DIR}")
+            raise FileNotFoundError(f"{chain[-1]} includes {name}, which is not in lua/include/")
         return _expand(path.read_text(), (*chain, name)).rstrip("\n")
 
     return _INCLUDE.sub(include, text)

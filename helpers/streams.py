@@ -30,7 +30,7 @@ Bad input raises ``ValueError`` before anything is sent (``helpers.bounds``:
 field names and text that are UTF-8, integers within 64 bits, at most 100,000
 events a round trip); ``append_many`` checks every event before its first batch.
 Appends and dead letters are sent without redis-py's retries
-(``connection.without_retries``): a retried XADD whose reply was lost would
+(``clients.without_retries``): a retried XADD whose reply was lost would
 store the event twice. If the connection drops in the middle of ``append_many``,
 ``AppendInterrupted`` says which events were stored and how many are unknown.
 """
@@ -45,10 +45,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import redis
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from helpers import bounds
-from helpers.connection import without_retries
+from helpers.clients import without_retries
 from helpers.keyspace import key as workshop_key
 
 Fields = dict[str, str]
@@ -157,7 +157,7 @@ class EventLog:
 
     def replay(self, start: str = "-", stop: str = "+", *, page: int = 1_000) -> Iterator[tuple[str, Fields]]:
         """Every entry from ``start`` to ``stop`` (``"(id"`` excludes ``id``), read ``page`` at a time."""
-        _check_count("page", page, minimum=1)
+        bounds.at_least("page", page, 1)
         while True:
             entries = self.redis.xrange(self.key, min=start, max=stop, count=page)
             yield from entries
@@ -487,13 +487,3 @@ def _flat(event: object) -> list:
     ):
         return [part for pair in event.items() for part in pair]
     return [part for pair in validate_event(event).items() for part in pair]
-
-
-def _check_count(what: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_optional_count(what: str, value: object) -> None:
-    if value is not None:
-        _check_count(what, value, minimum=0)

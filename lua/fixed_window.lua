@@ -23,12 +23,7 @@ local SCRIPT, KEY_COUNT, KEY_WORDS = 'fixed_window', 1, 'key'
 local PERIOD_WORD, LIMIT_WORD = 'window', 'maximum requests'
 local MAX_LIMIT = 1000000000  -- MAX_LIMIT
 --!include ratelimit_arguments.lua
-local window_s = period_s
-
-local window_ms = math.floor(window_s * 1000 + 0.5)  -- to the nearest ms: 1.001 s is 1001 ms
-if window_ms < 1 then return fail('ARGV[1] (window in seconds) must be at least 0.001, got ' .. tostring(ARGV[1])) end
-local index = math.floor(now / window_ms)
-local window_end = (index + 1) * window_ms
+--!include window.lua
 local state = redis.call('HMGET', KEYS[1], 'window', 'count')
 local count = 0
 if tonumber(state[1]) == index then

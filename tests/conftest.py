@@ -17,9 +17,9 @@ import os
 import matplotlib
 import pytest
 
-from helpers.connection import client_from_url
+from helpers.baselines.sql import connect_sql
+from helpers.clients import client_from_url
 from helpers.keyspace import cleanup
-from helpers.sql import connect_sql
 
 matplotlib.use("Agg")
 
@@ -41,7 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "redis_kind" in metafunc.fixturenames and metafunc.module.__name__.split(".")[-1] in CLUSTER_MODULES:
+    if (
+        "redis_kind" in metafunc.fixturenames
+        and metafunc.module.__name__.removeprefix("tests.") in CLUSTER_MODULES
+    ):
         # module scope: all of a module's [single] runs, then its [cluster] runs
         metafunc.parametrize("redis_kind", KINDS, indirect=True, scope="module")
 

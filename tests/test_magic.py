@@ -16,7 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from helpers import magic, servers
-from helpers.connection import client_from_url
+from helpers.clients import client_from_url
 from helpers.keyspace import cleanup
 from helpers.magic import (
     CommandFailed,

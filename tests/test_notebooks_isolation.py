@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.config import settings
+from helpers.bench.sizes import settings
 
 
 def _notebooks_ran(request: pytest.FixtureRequest) -> int:

@@ -18,12 +18,14 @@ import pytest
 import redis
 import yaml
 
-from helpers import bounds, magic, orders, scripts, servers, streams_bench
-from helpers.connection import RedisUnavailable, connect, without_retries
+from helpers import bounds, magic, orders, scripts, servers
+from helpers.baselines.sql import SqlUnavailable, connect_sql
+from helpers.bench import streams as streams_bench
+from helpers.clients import redact, without_retries
+from helpers.course.connection import RedisUnavailable, connect
 from helpers.keyspace import cleanup
 from helpers.leaderboard import Leaderboard
 from helpers.ratelimit import ALGORITHMS, RateLimiter, function_library, load_functions
-from helpers.sql import SqlUnavailable, connect_sql
 from helpers.streams import EventLog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,7 +262,7 @@ def test_finding_6_the_largest_amount_is_stored_to_the_cent(r):
 def test_finding_7_redaction_never_shows_a_raw_password(url):
     for secret in ("Qz7a/bWk9", "p@ss#word", "abc#def", "a/b", "a?b=c"):
         if secret in url:
-            assert secret not in servers.redact(url) and secret.split("/")[0] not in servers.redact(url)
+            assert secret not in redact(url) and secret.split("/")[0] not in redact(url)
 
 
 def test_finding_7_a_raw_password_in_a_redis_url_is_an_error_that_does_not_quote_it(redis_url):

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import bounds, magic, orders, scripts, servers
+from helpers.clients import redact
 from helpers.keyspace import cleanup
 from helpers.leaderboard import Leaderboard
 from helpers.ratelimit import ALGORITHMS, RateLimiter
@@ -216,7 +217,7 @@ def test_redaction_never_shows_a_password_whatever_it_holds(password):
         f"redis://127.0.0.1:6379/0?password={password}",
         f"postgresql://db.example/workshop?user=bob&password={password}",
     ):
-        shown = servers.redact(url)
+        shown = redact(url)
         assert password not in shown.replace("127.0.0.1:6379/0", "").replace("db.example", ""), (url, shown)
 
 
@@ -264,7 +265,7 @@ def test_projection_apply_lands_whole_or_leaves_nothing(own, entry_id, fields):
 @EXAMPLES
 @given(password=passwords)
 def test_connect_with_a_raw_password_in_its_url_never_quotes_it(password):
-    from helpers.connection import RedisUnavailable, connect
+    from helpers.course.connection import RedisUnavailable, connect
 
     try:
         connect(f"redis://alice:{password}@127.0.0.1:1/0", quiet=True)

@@ -22,8 +22,8 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.retry import Retry
 
-from helpers import processes
-from helpers.connection import client_from_url
+from helpers.bench import processes
+from helpers.clients import client_from_url
 from helpers.keyspace import cleanup
 from helpers.ratelimit import ALGORITHMS, Decision, RateLimiter, load_functions, sliding_window_oracle
 from helpers.servers import start_redis_binary

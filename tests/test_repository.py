@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 from pathlib import Path
@@ -109,8 +110,9 @@ def test_the_flush_check_catches_a_bare_command_line_in_a_redis_cell():
 def test_notebook_loads_the_redis_magic_in_its_first_code_cell(path):
     notebook = nbformat.read(path, as_version=4)
     first = next(cell for cell in notebook.cells if cell.cell_type == "code")
-    assert re.search(r"^%load_ext helpers\.magic\s*$", first.source, re.MULTILINE), (
-        f"{path.name}: the set-up cell must run `%load_ext helpers.magic` (the %%redis cells need it)"
+    assert re.search(r"^%reload_ext helpers\.magic\s*$", first.source, re.MULTILINE), (
+        f"{path.name}: the set-up cell must run `%reload_ext helpers.magic` (the %%redis cells need it;"
+        " reload, so running the cell again says nothing)"
     )
 
 
@@ -137,8 +139,8 @@ def test_redis_cells_name_only_keys_under_their_notebooks_prefix(path, redis_url
     if not bodies:
         pytest.skip(f"{path.name} has no %%redis cell on the learner's server")
     setup = next(cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
-    part = re.search(r'^PREFIX = key\("([^"]+)"\) \+ ":"', setup.source, re.MULTILINE)
-    assert part, f'{path.name}: the set-up cell has no PREFIX = key(...) + ":"'
+    part = re.search(r'^PREFIX = keyspace\.key\("([^"]+)"\) \+ ":"', setup.source, re.MULTILINE)
+    assert part, f'{path.name}: the set-up cell has no PREFIX = keyspace.key(...) + ":"'
     prefix = f"workshop:{part.group(1)}:"  # the cells spell the default prefix, as one types it in redis-cli
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     named = []
@@ -244,3 +246,56 @@ def test_env_example_shows_the_password_variable_with_a_placeholder_and_env_is_i
     if "not a git repository" in tracked.stderr:
         pytest.skip("not a git checkout")
     assert tracked.returncode != 0, ".env is committed: remove it from git and change the password"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_first_cell_imports_helpers_modules_by_role_not_a_list_of_names(path):
+    first = next(cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
+    for line in first.source.splitlines():
+        found = re.match(r"from (helpers[\w.]*) import (.+)$", line)
+        if not found:
+            continue
+        for imported in found.group(2).split(","):
+            name = imported.split(" as ")[0].strip()
+            module = f"{found.group(1)}.{name}"
+            assert importlib.util.find_spec(module) is not None, (
+                f"{path.name}: {line!r} imports a name, not a module"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_machine_dependent_cell_is_marked_by_a_comment_only_by_nbvals_cell_tags(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code":
+            assert "# NBVAL_" not in cell.source, (
+                f"{path.name}: use the nbval-ignore-output / nbval-skip cell tags"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_run_all_shows_no_solution_until_the_button_is_clicked(path):
+    solutions = [
+        c for c in nbformat.read(path, as_version=4).cells if "solution" in c.metadata.get("tags", [])
+    ]
+    assert solutions, f"{path.name} has no exercise solution cell"
+    for cell in solutions:
+        assert re.fullmatch(r"#[^\n]*\nsolution\(\"\w+\", lambda: check\.\w+\([^)]*\)\)", cell.source), (
+            cell.source
+        )
+        shown = "".join(
+            output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            for output in cell.outputs
+        )
+        assert "notebooks/solutions/" not in shown and "def " not in shown, (
+            f"{path.name}: a solution was printed"
+        )
+        assert "Show the solution" in shown, f"{path.name}: the committed cell should show the button"
+
+
+def test_the_static_site_leaves_every_solution_cell_out():
+    from helpers.course import site
+
+    for path in NOTEBOOKS:
+        page = site.page(path)
+        assert "Show the solution" not in page and "solution(&quot;" not in page, path.name
+        assert "Your turn" in page, path.name  # the exercises themselves stay

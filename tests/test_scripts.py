@@ -7,9 +7,10 @@ import re
 import pytest
 import redis
 
-from helpers import bounds, scripts, security
+from helpers import bounds, scripts
+from helpers.production import security
 
-SCRIPTS = sorted(p.stem for p in scripts.LUA_DIR.glob("*.lua"))
+SCRIPTS = scripts.names()
 BOARD = "workshop:lb:{scripts}"
 
 

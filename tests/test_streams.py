@@ -12,7 +12,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from helpers.connection import client_from_url
+from helpers.clients import client_from_url
 from helpers.streams import EventLog, Worker, WorkerStats, apply_once, ensure_group, validate_event
 
 GROUP = "svc"

@@ -1,6 +1,6 @@
 """Notebook 04, your turn 2: an order producer that may XADD to the orders streams and nothing else."""
 
-from helpers.security import key_pattern
+from helpers.production.security import key_pattern
 
 
 def producer_rules():

@@ -1,0 +1,506 @@
+"""Notebook 03's experiments: rate limiters on Redis raced, replayed, weighed and timed.
+
+* the race (``helpers.bench.race``, re-exported): ``race_trials``,
+  ``race_summary``, ``watch_retries_by_contention``;
+* ``clock_skew``: the classic script trusts each app server's clock;
+* ``member_collisions``: the classic script's ``now-<math.random>`` members;
+* ``trace`` + ``compare_algorithms``: one recorded trace (steady traffic, bursts
+  either side of window edges) through all four algorithms and the exact oracle;
+* ``memory_per_key``: MEMORY USAGE of one key per algorithm as the limit grows;
+* ``decisions_per_second`` (one connection, latency percentiles) and
+  ``aggregate_processes`` (k processes on distinct keys).
+
+The PostgreSQL sliding log is ``helpers.baselines.ratelimit``. Each experiment returns
+a pandas DataFrame; ``claims_table`` lines the figures up against the notebook's
+claims; ``main`` prints everything for ``python -m helpers.bench ratelimit``.
+Keys are ``RateLimiter`` keys under the workshop prefix
+(``workshop:ratelimit:{rlbench:...}``), deleted afterwards; processes come from
+``helpers.bench.processes`` (spawn, a start gate, every one joined).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import redis
+
+from helpers import bounds, scripts
+from helpers.baselines import ratelimit as ratelimit_sql
+from helpers.baselines.sql import SqlBaseline
+from helpers.bench import claims, timing
+from helpers.bench.claims import CLAIMS
+from helpers.bench.processes import report_failure, run_together, wait_at_gate
+from helpers.bench.race import (
+    CLASSIC,
+    METHODS,
+    NAME,
+    bench_key,
+    positive,
+    race_summary,
+    race_trials,
+    remove,
+    watch_retries_by_contention,
+)
+from helpers.bench.race import now_ms as client_clock_ms
+from helpers.bench.sizes import settings
+from helpers.clients import client_from_url, url_of
+from helpers.ratelimit import ALGORITHMS, RateLimiter, sliding_window_oracle
+
+
+def _max_in_window(times_ms, window_ms: int) -> int:
+    """The most admitted requests in any window (t - window_ms, t]."""
+    t = np.sort(np.asarray(times_ms, dtype=np.int64))
+    return int((np.arange(len(t)) - np.searchsorted(t, t - window_ms, side="right") + 1).max(initial=0))
+
+
+def _replay(limiter: RateLimiter, name: str, times_ms) -> list[bool]:
+    """Decide requests at the given times (``now_ms`` passed), in ONE pipeline round trip.
+
+    The scripts set TTLs from the passed times (a fixed window's can be 1 ms)
+    but Redis expires keys in real time: pipelined, the replay runs faster than
+    the trace, so no key expires early.
+    """
+    pipe, keys = limiter.redis.pipeline(transaction=False), limiter.keys(name)
+    for t in times_ms:
+        limiter.script(keys=keys, args=[limiter.period_s, limiter.limit, int(t), 1], client=pipe)
+    return [bool(int(reply[0])) for reply in pipe.execute()]
+
+
+# --- the classic script's weaknesses ------------------------------------------------------------
+
+
+def clock_skew(r: redis.Redis, *, skews_ms=(0, 250, 500), limit: int = 10, window_ms: int = 1_000,
+               seconds: int = 20) -> pd.DataFrame:  # fmt: skip
+    """App servers with skewed clocks share one limit: the classic script against the fixed one.
+
+    A deterministic construction, not a wall-clock run: server i sends a request
+    every ``len(skews) * window_ms / (2 * limit)`` ms of true time (together twice
+    the limit), staggered. The classic script is passed ``true time + skew_i``,
+    each server's own clock: a server whose clock runs ahead deletes the others'
+    entries early and takes their share. The fixed script is called without a
+    time and reads Redis' clock (TIME), one clock for every server, so a skew
+    has no way in; the replay passes the true time in its place (the same single
+    clock, made reproducible). A control row runs the classic script with every
+    clock right. ``max_in_window``: admissions in any true window.
+    """
+    n = len(skews_ms)
+    positive(limit=limit, window_ms=window_ms, seconds=seconds, servers=n)
+    interval = max(1, n * window_ms // (2 * limit))
+    sends = sorted(
+        (t, i) for i in range(n) for t in range(i * (interval // n) + 7 * i + 1, seconds * 1000, interval)
+    )
+    true = [t for t, _ in sends]
+    oracle = sliding_window_oracle(true, limit, window_ms)
+    classic, fixed = scripts.load(r, CLASSIC), RateLimiter(r, limit, window_ms / 1000, name=NAME)
+    cases = [("classic, each server's clock", skews_ms), ("classic, clocks agree", (0,) * n),
+             ("fixed: one clock for all (TIME; replayed as the true time)", skews_ms)]  # fmt: skip
+    rows = []
+    try:
+        for case, (script, skews) in enumerate(cases):
+            if script.startswith("classic"):
+                pipe, key = r.pipeline(transaction=False), bench_key(f"skew:{case}")
+                for t, i in sends:
+                    classic(keys=[key], args=[window_ms / 1000, limit, t + skews[i]], client=pipe)
+                allowed = [reply == 1 for reply in pipe.execute()]
+            else:
+                allowed = _replay(fixed, f"skew:{case}", true)
+            admitted = [t for t, ok in zip(true, allowed) if ok]
+            per_server = "/".join(
+                str(sum(ok for (_, i), ok in zip(sends, allowed) if i == s)) for s in range(n)
+            )
+            rows.append((script, "/".join(f"{s:+d}" for s in skews), len(sends), len(admitted), sum(oracle),
+                         per_server, sum(a != b for a, b in zip(allowed, oracle)), limit,
+                         _max_in_window(admitted, window_ms)))  # fmt: skip
+    finally:
+        remove(r, "skew")
+    columns = ["script", "clocks_ms", "requests", "admitted", "oracle_admitted", "admitted_per_server",
+               "mismatches", "limit", "max_in_window"]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["over"] = frame.max_in_window - frame.limit
+    return frame
+
+
+def member_collisions(r: redis.Redis, *, requests: int = 20_000, now_ms: int | None = None) -> pd.DataFrame:
+    """``requests`` calls in the SAME millisecond (one ``now`` passed); the limit is never reached.
+
+    The classic script's member is ``now .. '-' .. math.random(1000000)``: two
+    requests of one millisecond that draw the same number write one member, so
+    the log under-counts and later requests get in over the limit. Were
+    ``math.random`` re-seeded for every script run, every draw would be equal and
+    all but one would collide; Redis 7.0 does not re-seed it per call
+    (``distinct_suffixes`` shows it), so the loss follows the birthday problem:
+    about n^2 / 2,000,000 of n (``expected_lost``). The fixed script's members
+    come from a counter: none lost.
+    """
+    positive(requests=requests)
+    now = client_clock_ms() if now_ms is None else now_ms
+    classic, fixed = scripts.load(r, CLASSIC), RateLimiter(r, requests + 1, 3600, name=NAME)
+    try:
+        pipe, key = r.pipeline(transaction=False), bench_key("collide:classic")
+        for _ in range(requests):
+            classic(keys=[key], args=[3600, requests + 1, now], client=pipe)
+        admitted = sum(reply == 1 for reply in pipe.execute())
+        suffixes = len({member.rsplit("-", 1)[1] for member in r.zrange(key, 0, -1)})
+        expected = requests - 1e6 * (1 - (1 - 1e-6) ** requests)
+        rows = [("classic: now-math.random(1000000)", admitted, r.zcard(key), suffixes, expected)]
+        hits = [("collide:fixed", 1)] * requests
+        batches = [fixed.hit_many(hits[i : i + 1_000], now_ms=now) for i in range(0, requests, 1_000)]
+        members = r.zcard(fixed.keys("collide:fixed")[0])
+        rows.append(("fixed: now-counter", sum(d.allowed for b in batches for d in b), members, members, 0.0))
+    finally:
+        remove(r, "collide")
+    frame = pd.DataFrame(
+        rows, columns=["script", "admitted", "members", "distinct_suffixes", "expected_lost"]
+    )
+    frame.insert(1, "requests_in_one_ms", requests)
+    frame["lost"] = frame.admitted - frame.members
+    return frame
+
+
+# --- one trace through every algorithm -----------------------------------------------------------
+
+
+def trace(seed: int = 42, *, limit: int = 10, window_ms: int = 1_000, seconds: int = 60,
+          steady_share: float = 0.25, burst_every: int = 4) -> pd.DataFrame:  # fmt: skip
+    """A recorded request trace: Poisson traffic at ``steady_share`` of the limit and, every
+    ``burst_every`` windows, ``limit`` requests in the last 5% of a window and ``limit`` more in the
+    first 5% of the next. ``t_ms`` is sorted; its time base is a multiple of the window.
+    """
+    positive(limit=limit, window_ms=window_ms, seconds=seconds, burst_every=burst_every)
+    rng = np.random.default_rng(seed)
+    base, duration, width = window_ms * 1_000_000, seconds * 1_000, max(1, window_ms // 20)
+    steady = rng.integers(0, duration, rng.poisson(steady_share * limit * duration / window_ms))
+    parts = [pd.DataFrame({"t_ms": base + steady, "kind": "steady"})]
+    for edge in range(base + burst_every * window_ms, base + duration, burst_every * window_ms):
+        parts.append(pd.DataFrame({"t_ms": edge - rng.integers(1, width + 1, limit), "kind": "before edge"}))
+        parts.append(pd.DataFrame({"t_ms": edge + rng.integers(0, width, limit), "kind": "after edge"}))
+    frame = pd.concat(parts, ignore_index=True).astype({"t_ms": "int64"})
+    return frame.sort_values("t_ms", kind="stable", ignore_index=True)
+
+
+def compare_algorithms(r: redis.Redis, trace: pd.DataFrame, limit: int, window_ms: int, *,
+                       bucket_ms: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Replay ``trace`` (``now_ms`` passed) through the four algorithms and the exact oracle.
+
+    Returns ``(summary, buckets)``. Per algorithm: admitted, the oracle's count,
+    allowed-but-oracle-denied, denied-but-oracle-allowed, and the most admitted
+    in any sliding window (the sliding log stays within the limit; a fixed window
+    can reach about twice it). ``buckets``: requests and admitted per ``bucket_ms``
+    (default a tenth of the window), every bucket of the trace, for a plot.
+    """
+    if window_ms / 1000 * 1000 != window_ms:  # the scripts compute floor(window_s * 1000)
+        raise ValueError(f"window_ms must survive ms -> s -> ms exactly, got {window_ms!r}")
+    times = trace["t_ms"].tolist()
+    decided = {"oracle": sliding_window_oracle(times, limit, window_ms)}
+    try:
+        for algorithm in ALGORITHMS:
+            limiter = RateLimiter(r, limit, window_ms / 1000, algorithm, name=NAME)
+            decided[algorithm] = _replay(limiter, f"trace:{algorithm}", times)
+    finally:
+        remove(r, "trace")
+    oracle, rows = decided["oracle"], []
+    for algorithm, allowed in decided.items():
+        extra = sum(a and not o for a, o in zip(allowed, oracle))
+        missing = sum(o and not a for a, o in zip(allowed, oracle))
+        peak = _max_in_window([t for t, a in zip(times, allowed) if a], window_ms)
+        rows.append((algorithm, len(times), sum(allowed), sum(oracle), extra, missing, limit, peak))
+    columns = ["algorithm", "requests", "admitted", "oracle_admitted", "allowed_oracle_denied",
+               "denied_oracle_allowed", "limit", "max_in_window"]  # fmt: skip
+    bucket_ms = bucket_ms or max(1, window_ms // 10)
+    origin = times[0] // window_ms * window_ms  # buckets line up with window edges: t_ms 0 is an edge
+    start = (np.asarray(times) - origin) // bucket_ms * bucket_ms
+    buckets = pd.DataFrame(
+        {"t_ms": start, "requests": 1, **{k: np.asarray(v, int) for k, v in decided.items()}}
+    )
+    buckets = buckets.groupby("t_ms").sum().reindex(range(0, int(start.max()) + 1, bucket_ms), fill_value=0)
+    return pd.DataFrame(rows, columns=columns), buckets.rename_axis("t_ms").reset_index()
+
+
+# --- memory and speed --------------------------------------------------------------------------
+
+
+def memory_per_key(r: redis.Redis, *, limit=(10, 100, 1_000), hits: int | None = None) -> pd.DataFrame:
+    """MEMORY USAGE (every element counted) of one key per algorithm after ``hits`` requests
+    (default twice the limit), for each limit: the log keeps one entry per admitted request.
+    """
+    rows = []
+    try:
+        for n in bounds.counts("limit", (limit,) if isinstance(limit, int) else limit):
+            count = hits or 2 * n
+            positive(hits=count)
+            for algorithm in ALGORITHMS:
+                limiter, name = RateLimiter(r, n, 3600, algorithm, name=NAME), f"memory:{algorithm}:{n}"
+                batches = [
+                    limiter.hit_many([(name, 1)] * min(1_000, count - i)) for i in range(0, count, 1_000)
+                ]
+                keys = limiter.keys(name)
+                entries = r.zcard(keys[0]) if algorithm == "sliding_log" else None
+                size = sum(r.memory_usage(k, samples=0) or 0 for k in keys)
+                admitted = sum(d.allowed for batch in batches for d in batch)
+                rows.append((algorithm, n, count, admitted, entries, r.object("encoding", keys[0]), size))
+    finally:
+        remove(r, "memory")
+    return pd.DataFrame(
+        rows, columns=["algorithm", "limit", "hits", "admitted", "entries", "encoding", "bytes"]
+    )
+
+
+def decisions_per_second(r: redis.Redis, *, calls: int, limit: int = 100, period_s: float = 60,
+                         keys: int = 1_000) -> pd.DataFrame:  # fmt: skip
+    """Decisions/s and p50/p99/p99.9 from one connection, one ``hit`` per call, per algorithm,
+    and the classic script (EVALSHA, the client's clock) as the seed's reference. Requests go
+    round-robin to ``keys`` keys; with the defaults every one is allowed. A last row times PING
+    on the same connection: no call can beat the round trip, so it is the ceiling to compare with.
+    """
+    positive(calls=calls, keys=keys)
+    classic = scripts.load(r, CLASSIC)
+    runs = {algorithm: RateLimiter(r, limit, period_s, algorithm, name=NAME).hit for algorithm in ALGORITHMS}
+    runs["classic (seed)"] = lambda name: classic(
+        keys=[bench_key(name)], args=[period_s, limit, client_clock_ms()]
+    )
+    runs["PING (the round trip alone)"] = lambda name: r.ping()  # this connection's ceiling, same run
+    rows = []
+    try:
+        for algorithm, call in runs.items():
+            slug = re.sub(r"[^a-z]+", "-", algorithm)  # one name per algorithm: they would share keys
+            names = [f"rate:{slug}:{i % keys}" for i in range(calls)]
+            for name in names[:200]:
+                call("rate:warmup:" + name)
+            started = time.perf_counter()
+            samples = timing.time_calls(call, names, warmup=0)
+            seconds = time.perf_counter() - started
+            row = {"algorithm": algorithm, "calls": calls, "seconds": seconds}
+            rows.append(row | {"decisions_per_s": timing.rate(calls, seconds), **timing.summarize(samples)})
+    finally:
+        remove(r, "rate")
+    return pd.DataFrame(rows)
+
+
+def _decide_until(redis_url, process, seconds, limit, period_s, keys, gate, results) -> None:
+    """Decider process: ``RateLimiter.hit`` on its own keys, one call at a time, for ``seconds``."""
+    r = client_from_url(redis_url)
+    try:
+        limiter = RateLimiter(r, limit, period_s, name=NAME)
+        names = [f"agg:{process}:{i}" for i in range(keys)]
+        limiter.hit(names[0])  # loads the script
+        wait_at_gate(gate)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            limiter.hit(names[count % keys])
+            count += 1
+        results.put({"decisions": count, "seconds": time.perf_counter() - started})
+    except BaseException as error:
+        report_failure(results, error)
+    finally:
+        r.close()
+
+
+def aggregate_processes(redis_url: str, processes=4, *, seconds: float = 3.0, limit: int = 100,
+                        period_s: float = 60, keys: int = 1_000) -> pd.DataFrame:  # fmt: skip
+    """Aggregate decisions/s of k processes (sliding log, one call at a time, distinct keys), per k."""
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive, got {seconds!r}")
+    rows, r = [], client_from_url(redis_url)
+    try:
+        for k in bounds.counts("processes", (processes,) if isinstance(processes, int) else processes):
+            jobs = [(redis_url, p, seconds, limit, period_s, keys) for p in range(k)]
+            wall, results = run_together(_decide_until, jobs, timeout=60 + 2 * seconds)
+            total = sum(x["decisions"] for x in results)
+            slowest = min(x["decisions"] / x["seconds"] for x in results)
+            rows.append(("sliding_log", k, total, wall, total / wall, slowest))
+            remove(r, "agg")
+    finally:
+        remove(r, "agg")
+        r.close()
+    columns = ["algorithm", "processes", "decisions", "seconds", "decisions_per_s", "slowest_process_per_s"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- tables and the command line ---------------------------------------------------------------
+
+
+def _figure(frame: pd.DataFrame | None, column: str, **where) -> float:
+    """The sum of ``column`` over the rows matching ``where`` (NaN when absent or skipped)."""
+    if frame is None or column not in frame.columns:
+        return float("nan")
+    for name, value in where.items():
+        frame = frame[frame[name] == value]
+    values = pd.to_numeric(frame[column], errors="coerce").dropna()
+    return float(values.sum()) if len(values) else float("nan")
+
+
+def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, aggregate: pd.DataFrame,
+                 sql_race: pd.DataFrame | None = None, sql_decisions=None) -> pd.DataFrame:  # fmt: skip
+    """Notebook 03's claims, their targets, the Redis figures and PostgreSQL's beside them.
+
+    ``race`` and ``sql_race`` are ``race_summary`` tables, ``decisions`` and
+    ``aggregate`` come from ``decisions_per_second`` and ``aggregate_processes``,
+    ``sql_decisions`` from ``ratelimit_sql.decisions_per_second``. ``met`` is
+    printed, never asserted: benchmarks here do not pass or fail.
+    """
+    rate = _figure(decisions, "decisions_per_s", algorithm="sliding_log")
+    p99 = _figure(decisions, "p99_ms", algorithm="sliding_log")
+    trials, over = (
+        int(_figure(race, "trials", method="Lua")),
+        _figure(race, "over_admitted_trials", method="Lua"),
+    )
+    best = aggregate.loc[aggregate.decisions_per_s.idxmax()]
+
+    def sql_over(method: str) -> float:
+        return _figure(sql_race, "over_admitted_trials", method=method)
+
+    pg = "PostgreSQL"
+    rows = [
+        ("decisions", rate, {pg: _figure(sql_decisions, "decisions_per_s")}),
+        ("decision p99", p99, {pg: _figure(sql_decisions, "p99_ms")}),
+        ("aggregate", best.decisions_per_s, {pg: np.nan}),
+        ("over-admitted", over, {pg: sql_over(ratelimit_sql.ADVISORY_LOCK)}),
+    ]
+    label = {
+        CLAIMS["aggregate"]: f"{int(best.processes)} {CLAIMS['aggregate'].text}",
+        CLAIMS["over-admitted"]: f"{CLAIMS['over-admitted'].text} (of {trials}; SQL: advisory lock)",
+    }
+    for row in race[race.method != "Lua"].itertuples():
+        sql = (
+            sql_over(ratelimit_sql.NO_LOCK)
+            if row.method == METHODS[0] and row.runner == "threads"
+            else np.nan
+        )
+        note = "; SQL: no lock" if sql == sql else ""
+        context = claims.Claim(
+            notebook="03", text=f"trials over-admitted, {row.method}, {row.runner} (of {row.trials}{note})"
+        )
+        rows.append((context, row.over_admitted_trials, {pg: sql}))
+    return claims.table(rows, label=label)
+
+
+def main(r: redis.Redis, db: SqlBaseline) -> None:
+    c, url, started = settings(), url_of(r), time.perf_counter()
+    race = {"trials": c.ratelimit_trials, "clients": c.ratelimit_clients,
+            "calls_per_client": c.ratelimit_calls_per_client, "limit": c.ratelimit_limit}  # fmt: skip
+    print(f"workshop size: {c.size}; race: {c.ratelimit_trials} trials x {c.ratelimit_clients} clients x"
+          f" {c.ratelimit_calls_per_client} calls, limit {c.ratelimit_limit}", flush=True)  # fmt: skip
+
+    def show(title: str, frame: pd.DataFrame) -> pd.DataFrame:
+        print(f"\n{title}\n", frame.round(3).to_string(index=False), flush=True)
+        return frame
+
+    races = [race_trials(url, method, **race) for method in METHODS]
+    if c.ratelimit_process_trials:
+        on_processes = race | {"trials": c.ratelimit_process_trials, "use_processes": True}
+        races += [race_trials(url, method, **on_processes) for method in ("separate commands", "Lua")]
+    summary = show("Race: one key, all clients released together", race_summary(*races))
+    watch = watch_retries_by_contention(url, c.ratelimit_watch_clients, trials=c.ratelimit_watch_trials)
+    show("WATCH retries by contention (limit = every call)", watch)
+    show("Clock skew: three app servers, limit 10 per 1 s", clock_skew(r))
+    show("Member collisions: one millisecond", member_collisions(r, requests=c.ratelimit_collision_requests))
+    recorded = trace(42, limit=10, window_ms=1_000, seconds=c.ratelimit_trace_seconds)
+    title = f"Trace replay against the oracle ({len(recorded):,} requests, limit 10 per 1 s)"
+    show(title, compare_algorithms(r, recorded, 10, 1_000)[0])
+    show("Memory per key", memory_per_key(r, limit=c.ratelimit_memory_limits))
+    decisions = decisions_per_second(r, calls=c.ratelimit_decision_calls)
+    show("Decisions per second, one connection", decisions)
+    aggregate = aggregate_processes(url, c.ratelimit_processes, seconds=c.ratelimit_process_seconds)
+    show("Aggregate decisions per second, processes", aggregate)
+    sql = race | {"trials": c.ratelimit_sql_trials}
+    sql_race = race_summary(*(sql_race_trials(db, **sql, lock=lock) for lock in (False, True)))
+    show(f"Race on {db.label}", sql_race)
+    sql_decisions = sql_decisions_per_second(db, calls=c.ratelimit_sql_calls)
+    show(f"Decisions per second on {db.label}, one connection", sql_decisions)
+    show("Claims against figures", claims_table(summary, decisions, aggregate, sql_race, sql_decisions))
+    print(f"\n(ratelimit benchmark: {time.perf_counter() - started:.1f} s)")
+
+
+# The PostgreSQL sliding log (helpers.baselines.ratelimit), raced and timed like the Redis one.
+def _sql_method(lock: bool) -> str:
+    return ratelimit_sql.ADVISORY_LOCK if lock else ratelimit_sql.NO_LOCK
+
+
+def sql_race_trials(
+    db: SqlBaseline,
+    *,
+    trials: int,
+    clients: int,
+    calls_per_client: int,
+    limit: int,
+    window_ms: int = 60_000,
+    lock: bool = True,
+) -> pd.DataFrame:
+    """``clients`` threads, one connection each, send ``calls_per_client`` requests to one fresh
+    key per trial, released together by a barrier; one row per trial (admitted, over the limit).
+    """
+    for what, value in (("trials", trials), ("clients", clients), ("calls_per_client", calls_per_client),
+                        ("limit", limit), ("window_ms", window_ms)):  # fmt: skip
+        bounds.at_least(what, value)
+    table = ratelimit_sql.create_table(db)
+    barrier = threading.Barrier(clients)
+    connections = [db.connect() for _ in range(clients)]
+
+    def client(conn) -> list[tuple[int, float]]:
+        try:
+            done = []
+            for trial in range(trials):
+                barrier.wait(timeout=60)
+                started = time.perf_counter()
+                admitted = sum(
+                    ratelimit_sql.hit(conn, f"race:{trial}", limit, window_ms, lock, table=table)
+                    for _ in range(calls_per_client)
+                )
+                done.append((admitted, time.perf_counter() - started))
+            return done
+        except BaseException:
+            barrier.abort()  # the others stop at once instead of waiting out the timeout
+            raise
+
+    try:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            results = [f.result() for f in [pool.submit(client, c) for c in connections]]
+    finally:
+        for conn in connections:
+            conn.close()
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+    rows = []
+    for trial in range(trials):
+        admitted, seconds = sum(x[trial][0] for x in results), max(x[trial][1] for x in results)
+        rows.append((db.label, _sql_method(lock), "threads", trial, clients, clients * calls_per_client,
+                     admitted, limit, admitted - limit, 0, seconds))  # fmt: skip
+    columns = ["system", "method", "runner", "trial", "clients", "calls", "admitted", "limit", "over"]
+    columns += ["retries", "seconds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def sql_decisions_per_second(
+    db: SqlBaseline, *, calls: int, limit: int = 100, window_ms: int = 60_000, keys: int = 1_000
+) -> pd.DataFrame:
+    """Decisions/s and latency percentiles from one connection, one decision per call, with the lock.
+
+    Requests go round-robin to ``keys`` keys (as the Redis figure does): with
+    the defaults every one is allowed until a key has had ``limit``.
+    """
+    bounds.at_least("calls", calls)
+    bounds.at_least("keys", keys)
+    table = ratelimit_sql.create_table(db)
+    conn = db.connect()
+    allowed = []
+    try:
+        names = [f"rate:{i % keys}" for i in range(calls)]
+        for name in names[: min(200, calls)]:
+            ratelimit_sql.hit(conn, "warmup:" + name, limit, window_ms, table=table)
+        started = time.perf_counter()
+        samples = timing.time_calls(
+            lambda name: allowed.append(ratelimit_sql.hit(conn, name, limit, window_ms, table=table)),
+            names,
+            warmup=0,
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        conn.close()
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+    row = {"system": db.label, "method": ratelimit_sql.ADVISORY_LOCK, "calls": calls, "allowed": sum(allowed)}
+    row |= {"seconds": seconds, "decisions_per_s": timing.rate(calls, seconds), **timing.summarize(samples)}
+    return pd.DataFrame([row])

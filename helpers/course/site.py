@@ -1,0 +1,106 @@
+"""``python -m helpers.course.site SOURCES`` (``make html``): the notebooks as static pages, and an index.
+
+Each notebook in ``SOURCES`` (``notebooks/``, committed executed at workshop
+size; or ``site/executed/`` after ``make html EXECUTE=1``) becomes ``site/<name>.html``
+with its outputs and plots. The exercises' solution cells (tagged ``solution``)
+are left out: the page is for reading before the workshop, and a solution is
+for when the learner asks. ``site/index.html`` lists the notebooks with the
+first paragraph of each.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+
+SITE = Path("site")
+HIDDEN_TAGS = {"solution"}
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def page(notebook: Path) -> str:
+    """The notebook as one HTML page, solution cells removed (and their buttons' widget state with them)."""
+    node = nbformat.read(notebook, as_version=4)
+    _drop_widgets_of(node, [cell for cell in node.cells if HIDDEN_TAGS & set(cell.metadata.get("tags", []))])
+    exporter = HTMLExporter()
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags=HIDDEN_TAGS, enabled=True), enabled=True
+    )
+    body, _ = exporter.from_notebook_node(node)
+    return body
+
+
+def _drop_widgets_of(node, cells) -> None:
+    """Remove from the saved widget state every model the ``cells`` display, and the models those use.
+
+    The page renders saved widgets (the progress bars, as they ended) from that state; a removed
+    cell's button would otherwise still be in it.
+    """
+    state = node.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+    if not state:
+        return
+    todo = [
+        output["data"][WIDGET_VIEW]["model_id"]
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if WIDGET_VIEW in output.get("data", {})
+    ]
+    while todo:
+        model = state.pop(todo.pop(), None)
+        if model is not None:
+            todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(model))
+
+
+def index(sources: Path, pages: list[Path]) -> str:
+    items = []
+    for built in pages:
+        notebook = nbformat.read(sources / (built.stem + ".ipynb"), as_version=4)
+        intro = next(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+        title, _, rest = intro.partition("\n")
+        summary = rest.strip().split("\n\n")[0].replace("*", "").replace("`", "").replace("\n", " ")
+        link = f'<a href="{built.name}">{html.escape(title.lstrip("# "))}</a>'
+        items.append(f"<li>{link}<p>{html.escape(summary)}</p></li>")
+    how = "executed again for this site" if sources.name == "executed" else "as committed to the repository"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Redis Beyond Cache: the notebooks</title>
+<style>body {{ font-family: sans-serif; max-width: 46em; margin: 2em auto; line-height: 1.5 }}
+li {{ margin-bottom: 1em }} p {{ margin: 0.2em 0 }}</style></head><body>
+<h1>Redis Beyond Cache: the notebooks, executed</h1>
+<p>Each notebook with its outputs and plots, executed at workshop size (boards up to 1,000,000 players)
+on one machine, {how}. The figures come from that machine; yours will differ, and the ratios measured
+side by side are what travel. The exercises' solutions are not on these pages: run the notebook
+(<code>make lab</code>) and ask for one there.</p>
+<ol>{"".join(items)}</ol>
+<p><small>Built {datetime.date.today().isoformat()} by <code>make html</code>.</small></p>
+</body></html>
+"""
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print(__doc__.strip())
+        return 2
+    sources = Path(argv[0])
+    SITE.mkdir(exist_ok=True)
+    pages = []
+    for notebook in sorted(sources.glob("[0-9]*.ipynb")):
+        built = SITE / f"{notebook.stem}.html"
+        built.write_text(page(notebook))
+        pages.append(built)
+        print(f"{built} (solutions left out)")
+    (SITE / "index.html").write_text(index(sources, pages))
+    print(f"site/index.html lists {len(pages)} notebooks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
