@@ -16,13 +16,15 @@ The course's machinery, one folder per role (none of it is imported by the patte
 * ``baselines``: the other side of each comparison, as a good engineer of that
   system builds it (PostgreSQL: ranks, an outbox, a sliding-log limiter);
 * ``bench``: measuring (``timing``, ``workload``, ``processes``, ``plots``,
-  ``claims``, ``sizes``) and one module of experiments per notebook;
-  ``python -m helpers.bench`` runs one;
+  ``claims``, ``sizes``) and the experiments of notebooks 01 to 03 (``leaderboard``;
+  ``streams`` and ``outbox``; ``ratelimit`` and ``race``); ``python -m helpers.bench``
+  runs a notebook's;
 * ``production``: notebook 04's experiments (persistence, blocking, memory,
   security, cluster);
 * ``exercises``: the "Your turn" checkers, one module per notebook;
 * ``servers``: throwaway Redis and PostgreSQL servers from pip wheels (or Docker);
-* ``course``: finding the servers (``connection``), ``make doctor``, the server matrix.
+* ``course``: finding the servers (``connection``), ``make doctor``, the server matrix,
+  ``make html``'s site.
 
 ``connect()`` and ``connect_sql()`` (from ``course.connection`` and
 ``baselines.sql``) are the two calls every notebook starts with; they are

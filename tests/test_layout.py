@@ -85,7 +85,7 @@ THIRD_PARTY_FOR_PATTERNS = {"redis", "tqdm", "numpy"}  # the client, progress ba
 
 
 @pytest.mark.parametrize("name", sorted(PATTERNS | WHAT_THE_PATTERNS_NEED))
-def test_a_pattern_needs_only_the_standard_library_redis_py_and_tqdm(name):
+def test_a_pattern_needs_only_the_standard_library_redis_py_tqdm_and_numpy(name):
     tree = ast.parse((PACKAGE / f"{name}.py").read_text())
     roots = {
         alias.name.split(".")[0]

@@ -128,7 +128,7 @@ def test_finding_2_a_huge_integer_is_a_short_value_error_at_every_entry_point_an
 
 
 # --- 3. the SQL clean-up pasted catalogue names into DROP TABLE -------------------------------------
-# tests/test_sql.py::test_cleanup_quotes_the_names_it_drops (a table named "workshop_x; DROP TABLE
+# tests/baselines/test_sql.py::test_cleanup_quotes_the_names_it_drops (a table named "workshop_x; DROP TABLE
 # learner_keepme" is dropped as itself, learner_keepme survives; "workshop_Upper" is dropped).
 
 

@@ -79,7 +79,7 @@ def _lines_emptying_a_database(body: str) -> list[str]:
 def test_no_code_flushes_a_whole_database():
     """Clean-up goes by prefix; FLUSHDB/FLUSHALL would take the learner's data with it."""
     call = re.compile(r"\.flush(db|all)\s*\(|['\"]flush(db|all)['\"]", re.IGNORECASE)
-    sources = [*ROOT.glob("helpers/*.py"), *ROOT.glob("lua/*.lua"), *NOTEBOOKS]
+    sources = [*ROOT.glob("helpers/**/*.py"), *ROOT.glob("lua/**/*.lua"), *NOTEBOOKS]
     offenders = [path.name for path in sources if call.search(_code(path))]
     offenders += [
         f"{path.name}: {line}"

@@ -145,7 +145,7 @@ def lag_over_time(samples: pd.DataFrame, *, title: str = "Consumer group catchin
 def side_by_side(
     summary: pd.DataFrame, *, title: str = "Redis Streams against a PostgreSQL outbox"
 ) -> Figure:
-    """``streams_bench.summary_table``: throughput jobs (log scale) on the left, latency on the right."""
+    """``bench.streams.summary_table``: throughput jobs (log scale) on the left, latency on the right."""
     systems = [c for c in summary.columns[2:4]]
     throughput = summary[summary.unit == "events/s"]
     latency = summary[summary.unit == "ms"]
@@ -225,7 +225,7 @@ def trace_replay(
 ) -> Figure:
     """Admitted requests per time bucket from ``start_s`` for ``seconds``: each algorithm against the oracle.
 
-    ``buckets`` start at a window edge (``ratelimit_bench.compare_algorithms``), so
+    ``buckets`` start at a window edge (``helpers.bench.ratelimit.compare_algorithms``), so
     multiples of ``window_ms`` are window edges, drawn dotted.
     """
     data = buckets[(buckets.t_ms >= start_s * 1000) & (buckets.t_ms < (start_s + seconds) * 1000)]

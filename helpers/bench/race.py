@@ -17,7 +17,7 @@ five methods:
 The window is long (60 s) so nothing expires during a trial, and the non-Lua
 methods write unique members: every admission over the limit is the race's.
 ``race_summary`` counts the trials that over-admitted; ``watch_retries_by_contention``
-shows what WATCH pays for being exact. Re-exported by ``helpers.bench.ratelimit``.
+shows what WATCH pays for being exact.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Notebook 03's experiments: rate limiters on Redis raced, replayed, weighed and timed.
 
-* the race (``helpers.bench.race``, re-exported): ``race_trials``,
-  ``race_summary``, ``watch_retries_by_contention``;
+* the race is ``helpers.bench.race`` (``race_trials``, ``race_summary``,
+  ``watch_retries_by_contention``), used here for ``main`` and ``claims_table``;
 * ``clock_skew``: the classic script trusts each app server's clock;
 * ``member_collisions``: the classic script's ``now-<math.random>`` members;
 * ``trace`` + ``compare_algorithms``: one recorded trace (steady traffic, bursts
@@ -340,7 +340,7 @@ def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, aggregate: pd.Data
 
     ``race`` and ``sql_race`` are ``race_summary`` tables, ``decisions`` and
     ``aggregate`` come from ``decisions_per_second`` and ``aggregate_processes``,
-    ``sql_decisions`` from ``ratelimit_sql.decisions_per_second``. ``met`` is
+    ``sql_decisions`` from ``sql_decisions_per_second``. ``met`` is
     printed, never asserted: benchmarks here do not pass or fail.
     """
     rate = _figure(decisions, "decisions_per_s", algorithm="sliding_log")

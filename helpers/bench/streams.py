@@ -12,10 +12,9 @@ Redis:
 * ``end_to_end_latency``: a paced producer (10,000 events/s, a pipeline every
   millisecond) and one blocking consumer process: time from XADD to the handler.
 
-The same jobs on PostgreSQL, the transactional-outbox way, are in
-``helpers.baselines.outbox`` (re-exported here: ``outbox_producer_throughput``,
-``outbox_consumer_throughput``, ``outbox_end_to_end_latency``); both sides run
-the workload of ``helpers.bench.workload``. Each experiment returns a pandas
+The same jobs on PostgreSQL, the transactional-outbox way (``helpers.baselines.outbox``),
+are measured by ``helpers.bench.outbox``; both sides run the workload of
+``helpers.bench.workload``. Each experiment returns a pandas
 DataFrame; ``summary_table`` and ``claims_table`` line the figures up; ``main``
 prints them for ``python -m helpers.bench streams``.
 

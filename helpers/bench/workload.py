@@ -1,10 +1,9 @@
 """The workload notebook 02 runs on both systems, so Redis and the SQL outbox are measured alike.
 
-The Redis experiments (``helpers.bench.streams``) and the outbox baseline
-(``helpers.baselines.outbox``) share it: the same small order events (``make_events``),
-the same paced sending (``paced``: every millisecond, the events due by then),
-the same latency row (``latency_frame``), and the same checks of the sizes they
-are given. It lives here so that neither side imports the other's module.
+The Redis experiments (``helpers.bench.streams``) and the outbox's
+(``helpers.bench.outbox``) share it, and ``make doctor`` sends it too: the same small
+order events (``make_events``), the same paced sending (``paced``: every
+millisecond, the events due by then) and the same latency row (``latency_frame``).
 """
 
 from __future__ import annotations

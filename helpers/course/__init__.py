@@ -2,5 +2,6 @@
 
 * ``connection``: ``connect()``, a Redis (or a Redis Cluster) found or started, in one line;
 * ``doctor``: ``make doctor`` (and ``make lab``'s server check, ``--servers``);
-* ``matrix``: ``make test-servers``, the whole suite once per server this machine has.
+* ``matrix``: ``make test-servers``, the whole suite once per server this machine has;
+* ``site``: ``make html``, the executed notebooks as static pages, solutions left out.
 """

@@ -7,7 +7,7 @@ session's own servers, the notebooks' throwaway servers and the cluster all run
 it. Then one table: server, passed, failed, minutes. It exits non-zero if any
 run failed, or if fewer servers than ``--require`` were found.
 
-Extra arguments go to pytest (``python -m helpers.course.matrix -- -x tests/test_blocking.py``).
+Extra arguments go to pytest (``python -m helpers.course.matrix -- -x tests/production/test_blocking.py``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the notebooks' "Your turn" exercises share: verdicts, scratch keys, a client that is watched.
 
-Each notebook's checks live in ``<pattern>_exercises`` (``leaderboard_exercises``,
-``streams_exercises``, ``ratelimit_exercises``). A notebook imports its module as
-``check`` and calls ``check.<exercise>(r, <the learner's function>)``.
+Each notebook's checks live in ``helpers.exercises.<module>`` (``leaderboard``, ``streams``,
+``ratelimit``, ``production``). A notebook imports its module as ``check`` and calls
+``check.<exercise>(r, <the learner's function>)``; its solution cells call ``solution``.
 
 A check never raises at the learner. It returns a ``Verdict``, shown by Jupyter as one
 line: "Not done yet: ..." for the untouched stub, "✗ <what is wrong>" for a wrong answer

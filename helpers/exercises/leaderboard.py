@@ -1,13 +1,13 @@
 """Checks for notebook 01's "Your turn" exercises (sorted-set leaderboards).
 
-In the notebook: ``from helpers import leaderboard_exercises as check``, then
+In the notebook: ``from helpers.exercises import leaderboard as check``, then
 
 1. ``check.record_lap(r, record_lap)``: keep each driver's best (lowest) lap, atomically;
 2. ``check.weekly_board(r, weekly_board)``: the week's board from seven daily ones;
 3. ``check.where_would_i_be(r, where_would_i_be)``: the rank and neighbours of a score
    that is not on the board, without writing to it.
 
-Each returns a ``helpers.exercises.Verdict``; solutions are in ``notebooks/solutions/01_*.py``.
+Each returns a ``helpers.exercises.checker.Verdict``; solutions are in ``notebooks/solutions/01_*.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Checks for notebook 04's "Your turn" exercises (running Redis in production).
 
-In the notebook: ``from helpers import production_exercises as check``, then
+In the notebook: ``from helpers.exercises import production as check``, then
 
 1. ``check.region_board_key(region_board_key)``: key names whose hash tag puts one week's
    region boards in one cluster slot, so ``ZUNIONSTORE`` of them works on a cluster;
@@ -11,7 +11,7 @@ In the notebook: ``from helpers import production_exercises as check``, then
 
 The first two need no Redis of the learner's: slots are computed (CRC16, as a cluster does)
 and ACLs change a whole server, so the check starts its own and stops it after. Each returns
-a ``helpers.exercises.Verdict``; solutions are in ``notebooks/solutions/04_*.py``.
+a ``helpers.exercises.checker.Verdict``; solutions are in ``notebooks/solutions/04_*.py``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = ["region_board_key", "producer_rules", "players_that_fit"]
 
 
 def _evaluate_without_redis(fn: object, *, name: str, body: Callable[[Callable], str]) -> Verdict:
-    """``helpers.exercises.evaluate`` for a check that uses no Redis of the learner's (no scratch keys)."""
+    """``checker.evaluate`` for a check that uses no Redis of the learner's (no scratch keys)."""
     if not callable(fn):
         return Verdict(False, False, f"✗ Pass your function itself: check.{name}({name}); got {fn!r}.")
     try:

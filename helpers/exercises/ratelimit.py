@@ -1,6 +1,6 @@
 """Checks for notebook 03's "Your turn" exercises (rate limiters as Lua scripts).
 
-In the notebook: ``from helpers import ratelimit_exercises as check``, then
+In the notebook: ``from helpers.exercises import ratelimit as check``, then
 
 1. ``check.fixed_window_hit(r, fixed_window_hit)``: a fixed-window limiter, one EVAL per decision;
 2. ``check.token_bucket_hit(r, token_bucket_hit)``: a token bucket that allows bursts.
@@ -11,7 +11,7 @@ When the learner's decisions match a known mistake (off by one, no cap on the bu
 the message names it. Each decision must be one script call (EVAL/EVALSHA/FCALL):
 a separate read and write would race (section 2 of the notebook).
 
-Each returns a ``helpers.exercises.Verdict``; solutions are in ``notebooks/solutions/03_*.py``.
+Each returns a ``helpers.exercises.checker.Verdict``; solutions are in ``notebooks/solutions/03_*.py``.
 """
 
 from __future__ import annotations

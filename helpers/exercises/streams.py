@@ -1,12 +1,12 @@
 """Checks for notebook 02's "Your turn" exercises (streams and consumer groups).
 
-In the notebook: ``from helpers import streams_exercises as check``, then
+In the notebook: ``from helpers.exercises import streams as check``, then
 
 1. ``check.revenue_at(r, revenue_at)``: replay the log up to a moment (stream IDs are times);
 2. ``check.claim_from(r, claim_from)``: take over what a dead consumer left pending, and only that;
 3. ``check.settle(r, settle)``: ack, retry, or move to a dead-letter stream on the 3rd failed delivery.
 
-Each returns a ``helpers.exercises.Verdict``; solutions are in ``notebooks/solutions/02_*.py``.
+Each returns a ``helpers.exercises.checker.Verdict``; solutions are in ``notebooks/solutions/02_*.py``.
 Streams get explicit IDs (``<ms>-<seq>``), so the data, and every message, is the same on each run.
 """
 

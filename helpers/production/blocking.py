@@ -383,7 +383,7 @@ def _course_calls(board: str, players: int) -> dict[str, Callable[[int], tuple[l
     }
     unknown = sorted(set(course_scripts()) - set(calls))
     if unknown:
-        raise RuntimeError(f"no valid call known for {unknown}: add one to helpers/blocking.py")
+        raise RuntimeError(f"no valid call known for {unknown}: add one to helpers/production/blocking.py")
     return calls
 
 

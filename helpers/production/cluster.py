@@ -34,7 +34,7 @@ from redis.cluster import RedisCluster
 from helpers import bounds, servers
 
 SLOTS = 16_384
-CLUSTER_SCHEME = "redis+cluster"  # what helpers.connection.connect() reads as "a cluster client"
+CLUSTER_SCHEME = "redis+cluster"  # what helpers.clients.client_from_url() reads as "a cluster client"
 NODE_TIMEOUT_MS = 5_000  # how long a node may be silent before the others call it failing
 READY_TIMEOUT_S = 30.0
 _BUS_OFFSET = 10_000  # each node also listens on port + 10000 for the cluster bus

@@ -1,7 +1,7 @@
 """Notebook 04's memory bill: what a board and a stream cost in RAM, and what a full Redis does.
 
 * ``sorted_set_by_name_length``: bytes per member as names grow (notebook 01's
-  ``leaderboard_bench.memory_by_name_length``, reused);
+  ``helpers.bench.leaderboard.memory_by_name_length``, reused);
 * ``encoding_switch``: bytes per member either side of the listpack/skiplist
   switch (``zset-max-listpack-entries``, ``zset-max-listpack-value``), read
   from the server, never changed on it;

@@ -1,4 +1,4 @@
-"""helpers.leaderboard_sql.ScoresTable: the SQL leaderboard baseline."""
+"""helpers.baselines.leaderboard.ScoresTable: the SQL leaderboard baseline."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def workshop_keys(r) -> list[str]:
     return sorted(r.scan_iter(match="workshop:*", count=1_000))
 
 
-# --- settings, arguments, the outbox re-exported ------------------------------------------------
+# --- settings and arguments ---------------------------------------------------------------------
 
 
 def test_ci_benchmark_sizes_are_no_bigger_than_the_workshop_sizes(monkeypatch):

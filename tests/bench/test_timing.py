@@ -1,4 +1,4 @@
-"""helpers.bench: timing calls, percentiles, rates, and the command line."""
+"""helpers.bench.timing and helpers.bench.__main__: timing calls, percentiles, rates, and the command line."""
 
 from __future__ import annotations
 

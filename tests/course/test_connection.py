@@ -1,4 +1,4 @@
-"""helpers.connection.connect(): find a Redis (or a cluster), or start one, and say which in one line."""
+"""helpers.course.connection.connect(): find a Redis (or a cluster), or start one, and say which."""
 
 from __future__ import annotations
 
