@@ -1,6 +1,7 @@
 # Redis Beyond Cache: the two commands of the README, and a few helpers.
 #   make lab    set up, check the servers, open JupyterLab on notebooks/
 #   make test   set up, then the whole suite: tests/ and every notebook (nbval, strict)
+#   make test-browser  JupyterLab, the slideshows and make html's pages in a real Chromium (tests/browser)
 #   make test-servers  the whole suite once per server found (pip Redis 8.2, pip Valkey 8.1, system Redis)
 #   make doctor pre-flight check of this laptop: versions, servers, memory, a ten-second benchmark
 #   make html   the executed notebooks as a static site in site/, to read before running (EXECUTE=1 re-runs)
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.installed
 # Jupyter refuses to run as root unless told; containers and CI run as root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab test test-servers setup servers bench lint execute clean doctor html slides
+.PHONY: lab test test-browser test-servers setup servers bench lint execute clean doctor html slides
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (the pinned numpy and pandas require it), found " + sys.version)'
@@ -39,6 +40,13 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	WORKSHOP_SIZE=$${WORKSHOP_SIZE:-ci} $(BIN)/python -m pytest
+
+# What a learner sees in JupyterLab, in Debian's Chromium driven by Playwright (tests/browser; installs
+# chromium with apt-get when run as root; never downloads a browser): Run All through the UI, the RISE
+# slideshow at 1280x800, make html's pages offline. Screenshots in .workshop/browser/. Not yet in .ci/run:
+# the slideshow and site checks still fail (issue 13).
+test-browser: setup
+	WORKSHOP_SIZE=ci WORKSHOP_BROWSER=1 $(BIN)/python -m pytest tests/browser -p no:nbval -o addopts="-ra -p no:cacheprovider"
 
 # The whole suite (notebooks included) once per Redis-compatible server this machine has, then a table.
 # MATRIX_REQUIRE=3 fails when fewer servers are found (CI: the pip Redis, the pip Valkey, the system Redis).

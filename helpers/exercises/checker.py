@@ -155,7 +155,7 @@ def solution(name: str, check: Callable[[], object]) -> None:
         with shown:
             show_solution(name)
             get_ipython().run_line_magic("run", f"-i {path}")
-            check()
+            display(check())  # a callback's value is not shown by itself
 
     button.on_click(reveal)
     display(widgets.VBox([button, shown]))
