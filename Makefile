@@ -44,7 +44,7 @@ test: setup
 # What a learner sees in JupyterLab, in Debian's Chromium driven by Playwright (tests/browser; installs
 # chromium with apt-get when run as root; never downloads a browser): Run All through the UI, the RISE
 # slideshow at 1280x800, make html's pages offline. Screenshots in .workshop/browser/. Not yet in .ci/run:
-# the slideshow and site checks still fail (issue 13).
+# the slideshow checks still fail (tall slides, console errors: issue 13).
 test-browser: setup
 	WORKSHOP_SIZE=ci WORKSHOP_BROWSER=1 $(BIN)/python -m pytest tests/browser -p no:nbval -o addopts="-ra -p no:cacheprovider"
 

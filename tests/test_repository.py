@@ -299,3 +299,5 @@ def test_the_static_site_leaves_every_solution_cell_out():
         page = site.page(path)
         assert "Show the solution" not in page and "solution(&quot;" not in page, path.name
         assert "Your turn" in page, path.name  # the exercises themselves stay
+        fetched = re.findall(r"""<(?:script|link)[^>]+(?:src|href)=["'](https?://[^"']+)""", page)
+        assert not fetched, f"{path.name}'s page fetches {fetched}: it must show everything offline"

@@ -2,9 +2,11 @@
 
 Each notebook in ``SOURCES`` (``notebooks/``, committed executed at workshop
 size; or ``site/executed/`` after ``make html EXECUTE=1``) becomes ``site/<name>.html``
-with its outputs and plots. The exercises' solution cells (tagged ``solution``)
-are left out: the page is for reading before the workshop, and a solution is
-for when the learner asks. ``site/index.html`` lists the notebooks with the
+with its outputs and plots, and needs no network to show them (template
+``templates/offline``: no require.js, MathJax, Mermaid or widget manager from a
+CDN). The exercises' solution cells (tagged ``solution``) and the widgets (their
+buttons, the progress bars) are left out: the page is for reading before the
+workshop, and a solution is for when the learner asks. ``site/index.html`` lists the notebooks with the
 first paragraph of each.
 """
 
@@ -12,8 +14,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import json
-import re
 import sys
 from pathlib import Path
 
@@ -23,15 +23,15 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 
 SITE = Path("site")
 HIDDEN_TAGS = {"solution"}
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+TEMPLATES = Path(__file__).with_name("templates")  # offline/: the lab page without CDN scripts
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def page(notebook: Path) -> str:
-    """The notebook as one HTML page, solution cells removed (and their buttons' widget state with them)."""
+    """The notebook as one HTML page that needs no network: solution cells and widgets left out."""
     node = nbformat.read(notebook, as_version=4)
-    _drop_widgets_of(node, [cell for cell in node.cells if HIDDEN_TAGS & set(cell.metadata.get("tags", []))])
-    exporter = HTMLExporter()
+    _drop_widgets(node)
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)])
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_cell_tags=HIDDEN_TAGS, enabled=True), enabled=True
     )
@@ -39,25 +39,14 @@ def page(notebook: Path) -> str:
     return body
 
 
-def _drop_widgets_of(node, cells) -> None:
-    """Remove from the saved widget state every model the ``cells`` display, and the models those use.
-
-    The page renders saved widgets (the progress bars, as they ended) from that state; a removed
-    cell's button would otherwise still be in it.
-    """
-    state = node.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
-    if not state:
-        return
-    todo = [
-        output["data"][WIDGET_VIEW]["model_id"]
-        for cell in cells
-        for output in cell.get("outputs", [])
-        if WIDGET_VIEW in output.get("data", {})
-    ]
-    while todo:
-        model = state.pop(todo.pop(), None)
-        if model is not None:
-            todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(model))
+def _drop_widgets(node) -> None:
+    """Widgets out: a static page has no kernel behind its buttons, and a finished progress bar says
+    nothing. Their outputs go, and so does the saved widget state (which would fetch a widget
+    manager from a CDN to draw them)."""
+    for cell in node.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+    node.metadata.pop("widgets", None)
 
 
 def index(sources: Path, pages: list[Path]) -> str:
