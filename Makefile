@@ -2,6 +2,7 @@
 #   make lab    set up, check the servers, open JupyterLab on notebooks/
 #   make test   set up, then the whole suite: tests/ and every notebook (nbval, strict)
 #   make test-browser  JupyterLab, the slideshows and make html's pages in a real Chromium (tests/browser)
+#   make fit-slides    re-fit the slide breaks to a 1280x800 screen after editing a notebook
 #   make test-servers  the whole suite once per server found (pip Redis 8.2, pip Valkey 8.1, system Redis)
 #   make doctor pre-flight check of this laptop: versions, servers, memory, a ten-second benchmark
 #   make html   the executed notebooks as a static site in site/, to read before running (EXECUTE=1 re-runs)
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 # Jupyter refuses to run as root unless told; containers and CI run as root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: lab test test-browser test-servers setup servers bench lint execute clean doctor html slides
+.PHONY: lab test test-browser fit-slides test-servers setup servers bench lint execute clean doctor html slides
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (the pinned numpy and pandas require it), found " + sys.version)'
@@ -32,9 +33,11 @@ servers: setup
 
 # JUPYTER_ARGS: options for JupyterLab itself, e.g. make lab JUPYTER_ARGS="--port=8890 --no-browser --IdentityProvider.token=secret"
 JUPYTER_ARGS ?=
+# the workshop's JupyterLab settings (the slideshows' extensions): see the file
+LAB_CONFIG := helpers/course/jupyter_server_config.py
 
 lab: servers
-	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks $(JUPYTER_ARGS)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --config=$(LAB_CONFIG) --notebook-dir=notebooks $(JUPYTER_ARGS)
 
 test: setup
 	$(BIN)/ruff check .
@@ -43,10 +46,13 @@ test: setup
 
 # What a learner sees in JupyterLab, in Debian's Chromium driven by Playwright (tests/browser; installs
 # chromium with apt-get when run as root; never downloads a browser): Run All through the UI, the RISE
-# slideshow at 1280x800, make html's pages offline. Screenshots in .workshop/browser/. Not yet in .ci/run:
-# the slideshow checks still fail (tall slides, console errors: issue 13).
+# slideshow at 1280x800, make html's pages offline. Screenshots in .workshop/browser/. .ci/run runs it.
 test-browser: setup
 	WORKSHOP_SIZE=ci WORKSHOP_BROWSER=1 $(BIN)/python -m pytest tests/browser -p no:nbval -o addopts="-ra -p no:cacheprovider"
+
+# After editing a notebook: subslide breaks wherever a slide would be taller than a 1280x800 screen.
+fit-slides: setup
+	$(BIN)/python -m helpers.course.slides
 
 # The whole suite (notebooks included) once per Redis-compatible server this machine has, then a table.
 # MATRIX_REQUIRE=3 fails when fewer servers are found (CI: the pip Redis, the pip Valkey, the system Redis).
@@ -79,7 +85,7 @@ SLIDES = $(notdir $(firstword $(wildcard notebooks/$(basename $(notdir $(NOTEBOO
 
 slides: servers
 	@test -n "$(SLIDES)" || { echo "no notebook in notebooks/ matches NOTEBOOK=$(NOTEBOOK)"; exit 1; }
-	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks --LabApp.default_url=/rise/$(SLIDES) $(JUPYTER_ARGS)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --config=$(LAB_CONFIG) --notebook-dir=notebooks --LabApp.default_url=/rise/$(SLIDES) $(JUPYTER_ARGS)
 
 # The notebooks as static HTML pages with their outputs and plots, plus an index, in site/.
 # By default from the committed outputs (executed at workshop size already); EXECUTE=1 runs

@@ -13,42 +13,32 @@ Screenshots (each notebook's first screen, and every failing check) go to
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import secrets
-import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
-import port_for
 import pytest
+
+from helpers.course import browser as lab_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SHOTS = ROOT / ".workshop" / "browser"
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT = lab_browser.VIEWPORT
 RUN_TIMEOUT_S = 600
-INSTALL = "apt-get install -y chromium"
-
-
-def chromium() -> str:
-    """Debian's Chromium, installed when this runs as root and it is missing; never a downloaded browser."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(INSTALL.split(), check=True, capture_output=True)
-        found = shutil.which("chromium")
-        if found:
-            return found
-    pytest.fail(
-        f"the browser tests need Debian's Chromium: run `sudo {INSTALL}` (Playwright's own is not used)"
-    )
+STARTS = {"slide", "subslide"}  # a cell of these types begins a slide
+# RISE 0.43.1's own bundle logs this on every notebook, a one-cell one too: the notebook
+# toolbar it attaches (jp-toolbar) evaluates the design token accent-palette, which ends up
+# depending on itself (through accent-fill-rest and fill-color) and is a new palette object
+# at each evaluation, so the token observer recurses until the stack overflows. No theme,
+# setting, stylesheet or extension the workshop can ship changes it, and the slides are not
+# affected; this one message, from RISE's bundle, is let through and counted, nothing else.
+RISE_OWN_ERROR = re.compile(
+    r"RangeError: Maximum call stack size exceeded \(from http://127\.0\.0\.1:\d+/static/rise/\d+\.bundle\.js\)"
+)
 
 
 def shot(page, name: str) -> Path:
@@ -62,49 +52,18 @@ def shot(page, name: str) -> Path:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     """``(base url, token)`` of a JupyterLab on a copy of notebooks/, started like ``make lab``."""
-    work = tmp_path_factory.mktemp("lab")
-    shutil.copytree(
-        ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
-    )
-    settings = work / "settings"
-    for plugin, values in {
-        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-        "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
-    }.items():
-        path = settings / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    port, token = port_for.select_random(), secrets.token_hex(16)
-    command = [str(Path(sys.executable).with_name("jupyter")), "lab"]
-    command += ["--allow-root"] if os.geteuid() == 0 else []
-    command += [f"--notebook-dir={work / 'notebooks'}", f"--port={port}", "--no-browser"]
-    command += [f"--IdentityProvider.token={token}"]
-    environment = os.environ | {"WORKSHOP_SIZE": "ci", "JUPYTERLAB_SETTINGS_DIR": str(settings)}
-    log = (work / "lab.log").open("w")
-    server = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"JupyterLab did not start: see {work / 'lab.log'}")
-            time.sleep(0.5)
-    yield base, token
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with lab_browser.lab(ROOT / "notebooks", tmp_path_factory.mktemp("lab")) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
-    path = chromium()
+    try:
+        path = lab_browser.chromium()
+    except lab_browser.BrowserMissing as missing:
+        pytest.fail(str(missing))
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
         yield launched
@@ -116,12 +75,29 @@ def page(browser):
     context = browser.new_context(viewport=VIEWPORT)
     opened = context.new_page()
     opened.console_errors = []
-    opened.on("console", lambda m: opened.console_errors.append(m.text[:300]) if m.type == "error" else None)
+    opened.on(
+        "console",
+        lambda m: (
+            opened.console_errors.append(f"{m.text[:300]} (from {m.location.get('url', '?')})")
+            if m.type == "error"
+            else None
+        ),
+    )
     opened.on("pageerror", lambda error: opened.console_errors.append(str(error)[:300]))
     opened.on(
         "response",
         lambda r: opened.console_errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None,
     )
+    opened.outside = []  # the lab and its slideshows must show everything with no internet
+
+    def only_local(route):
+        if route.request.url.startswith(("http://127.0.0.1:", "file://", "data:", "blob:")):
+            route.continue_()
+        else:
+            opened.outside.append(route.request.url)
+            route.abort()
+
+    opened.route("**/*", only_local)
     yield opened
     context.close()
 
@@ -216,29 +192,43 @@ def test_run_all_in_jupyterlab_shows_what_a_learner_should_see(lab, page, path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_slideshow_fits_the_screen_and_the_console_stays_clean(lab, page, path):
     base, token = lab
+    cells = nbformat.read(path, as_version=4).cells
+    slides = 1 + sum(cell.metadata.get("slideshow", {}).get("slide_type") in STARTS for cell in cells[1:])
     page.goto(f"{base}/rise/{path.name}?token={token}")
     page.wait_for_selector(".reveal .slides section", timeout=90_000)
     time.sleep(3)  # RISE lays the slides out after the notebook renders
-    seen, tall = [], []
-    for _ in range(1_000):
-        where, height = page.evaluate(
-            """() => { const s = document.querySelector('.reveal .slides section.present:not(.stack)')
-                 || document.querySelector('.reveal .slides section.present');
-               return [location.hash, s ? s.scrollHeight : 0]; }"""
+    seen, tall = [], {}
+    for _ in range(10 * len(cells)):
+        where, height, last = page.evaluate(
+            """() => { const slides = [...document.querySelectorAll('.reveal .slides section:not(.stack)')];
+               const s = document.querySelector('.reveal .slides section.present:not(.stack)');
+               const last = !document.querySelector('.reveal .slides section.future')
+                 && !(s && s.querySelector('.fragment:not(.visible)'));
+               return [slides.indexOf(s) + 1, s ? s.scrollHeight : 0, last]; }"""
         )
-        if height > VIEWPORT["height"] and where not in {t[0] for t in tall}:
-            tall.append((where, height))
-            shot(page, f"{path.stem}-slide-{where.strip('#/').replace('/', '-')}-too-tall")
-        seen.append(where)
-        if len(seen) > 3 and len(set(seen[-3:])) == 1:
+        if height > VIEWPORT["height"] and where not in tall:
+            tall[where] = height
+            shot(page, f"{path.stem}-slide-{where}-too-tall")
+        if where not in seen:
+            seen.append(where)
+        if last:
             break
         page.keyboard.press("Space")
         time.sleep(0.1)
     problems = [
-        f"slide {where} is {height} px tall in a {VIEWPORT['height']} px screen" for where, height in tall
+        f"slide {where} of {slides} is {height} px tall in a {VIEWPORT['height']} px screen"
+        for where, height in tall.items()
     ]
-    problems += [f"console: {error}" for error in page.console_errors]
-    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+    if len(seen) != slides:
+        problems.append(f"{len(seen)} slides shown, the notebook's metadata makes {slides}")
+    upstream = [error for error in page.console_errors if RISE_OWN_ERROR.fullmatch(error)]
+    if upstream:
+        print(f"{len(upstream)} x RISE's own RangeError (upstream, see RISE_OWN_ERROR)")
+    problems += [f"console: {error}" for error in page.console_errors if error not in upstream]
+    problems += [f"needs the internet: {url}" for url in sorted(set(page.outside))]
+    assert not problems, f"{path.name} as slides (python -m helpers.course.slides fits them):\n" + "\n".join(
+        problems
+    )
 
 
 def test_the_static_site_renders_offline_with_no_solution(page, tmp_path):
@@ -246,21 +236,11 @@ def test_the_static_site_renders_offline_with_no_solution(page, tmp_path):
     subprocess.run(
         [sys.executable, "-m", "helpers.course.site", str(ROOT / "notebooks")], cwd=tmp_path, check=True
     )
-    outside = []
-
-    def only_local(route):
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_local)
     for built in sorted(site.glob("*.html")):
         page.goto(built.as_uri())
         page.wait_for_load_state("load")
         assert page.title(), built.name
         text = page.locator("body").inner_text()
         assert "Show the solution" not in text and "notebooks/solutions/" not in text, built.name
-    assert not outside, f"the site needs the internet: {sorted(set(outside))}"
+    assert not page.outside, f"the site needs the internet: {sorted(set(page.outside))}"
     assert not page.console_errors, page.console_errors
