@@ -96,6 +96,20 @@ def r(request, redis_kind: str, redis_url: str):
         client.close()
 
 
+@pytest.fixture(scope="module")
+def own():
+    """A client of a throwaway Redis of the module's own: its configuration may be changed."""
+    import redis
+
+    from helpers import servers
+
+    server = servers.start_redis_binary()
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    yield client
+    client.close()
+    server.stop()
+
+
 @pytest.fixture
 def db():
     baseline = connect_sql(quiet=True)

@@ -18,7 +18,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import bounds, magic, orders, scripts, servers
+from helpers import bounds, magic, orders, scripts
 from helpers.clients import redact
 from helpers.keyspace import cleanup
 from helpers.leaderboard import Leaderboard
@@ -36,15 +36,6 @@ numbers = st.one_of(
     huge_ints, st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(), st.text(max_size=5)
 )
 texts = st.one_of(st.text(max_size=20), st.sampled_from(["\ud800", "a\udcffb", "*", "[x]", "{t}", "", " "]))
-
-
-@pytest.fixture(scope="module")
-def own():
-    server = servers.start_redis_binary()
-    client = redis.Redis.from_url(server.url, decode_responses=True)
-    yield client
-    client.close()
-    server.stop()
 
 
 def ours(r) -> list[str]:

@@ -76,14 +76,30 @@ class SqlBaseline:
         return sorted(r[0] for r in rows)
 
     def cleanup(self) -> int:
-        """Drop every ``workshop_`` table; return how many.
+        """Drop every ``workshop_`` table, materialized view and trigger function; return how many tables.
 
         Names come from the catalogue and go back quoted (``Identifier``), so a
-        table named ``workshop_x; DROP TABLE keep`` is dropped as itself.
+        table named ``workshop_x; DROP TABLE keep`` is dropped as itself. Views
+        go first and nothing is dropped with CASCADE: an object of yours that
+        depends on a workshop table stops the clean-up rather than vanishing.
         """
+        pattern = (TABLE_PREFIX.replace("_", r"\_") + "%",)
+        views = self.execute(
+            "SELECT matviewname FROM pg_matviews WHERE schemaname = current_schema() AND matviewname LIKE %s",
+            pattern,
+        ).fetchall()
+        for (name,) in views:
+            self.execute(pgsql.SQL("DROP MATERIALIZED VIEW IF EXISTS {}").format(pgsql.Identifier(name)))
         found = self.tables()
         for name in found:
             self.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
+        functions = self.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = current_schema() AND p.proname LIKE %s AND p.pronargs = 0",
+            pattern,
+        ).fetchall()
+        for (name,) in functions:
+            self.execute(pgsql.SQL("DROP FUNCTION IF EXISTS {}()").format(pgsql.Identifier(name)))
         return len(found)
 
     def close(self) -> None:

@@ -3,7 +3,9 @@
 * ``latency_by_size``: ZREVRANK, ZINCRBY and top-10 latency at growing N, and
   the same three jobs in SQL, without and with an index on score;
 * ``concurrent_increments``: many writers bump one hot member at once;
-* ``memory_by_name_length``: bytes per sorted-set member as names grow.
+* ``memory_by_name_length``: bytes per sorted-set member as names grow;
+* ``rank_designs``: every way to rank (Redis, and four SQL designs), by place on the board,
+  with what each costs a write; ``union_cost``: the server time of a weekly ``ZUNIONSTORE``.
 
 Each returns a pandas DataFrame; ``main`` prints them for ``python -m helpers.bench``.
 """
@@ -21,7 +23,7 @@ from tqdm.auto import tqdm
 
 from helpers.baselines.leaderboard import ScoresTable
 from helpers.baselines.sql import SqlBaseline
-from helpers.bench import claims, timing
+from helpers.bench import claims, durability, timing
 from helpers.bench.claims import CLAIMS
 from helpers.bench.sizes import settings
 from helpers.clients import redis_label
@@ -57,10 +59,17 @@ def latency_by_size(
         "sql+index": f"{db.label}, index on score",
     }
 
-    def measure(n: int, system: str, operations: dict, arguments: list, warmup: int = 20) -> None:
+    def measure(
+        n: int, system: str, operations: dict, arguments: list, warmup: int = 20, commands: dict | None = None
+    ) -> None:
         for operation, call in operations.items():
+            command = (commands or {}).get(operation)
+            before = command_stats(r, command) if command else None
             summary = timing.summarize(timing.time_calls(call, arguments, warmup=warmup))
-            rows.append({"N": n, "system": systems[system], "operation": operation, **summary})
+            server_us = per_call_us(before, command_stats(r, command)) if command else float("nan")
+            rows.append(
+                {"N": n, "system": systems[system], "operation": operation, **summary, "server_us": server_us}
+            )
 
     bar = tqdm(total=4 * len(sizes), desc="benchmark", unit=" step", disable=not progress)
     for n in sizes:
@@ -85,8 +94,9 @@ def latency_by_size(
                 "top 10": lambda p: r.zrevrange(key, 0, 9, withscores=True),  # noqa: B023
             },
             players,
+            commands={"rank": "zrevrank", "increment": "zincrby", "top 10": "zrevrange"},
         )
-        measure(n, "redis fair", {"rank": board.rank}, players)
+        measure(n, "redis fair", {"rank": board.rank}, players, commands={"rank": "evalsha"})
         board.delete()
         bar.update()
 
@@ -119,12 +129,135 @@ def latency_by_size(
     return pd.DataFrame(rows), loads_df
 
 
-def claims_table(latency: pd.DataFrame, loads: pd.DataFrame) -> pd.DataFrame:
+def command_stats(r: redis.Redis, command: str) -> tuple[int, int]:
+    """``(calls, microseconds)`` the server has spent on ``command`` so far (``INFO commandstats``)."""
+    stats = r.info("commandstats").get(f"cmdstat_{command.lower()}", {})
+    return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+
+
+def per_call_us(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Server microseconds per call between two ``command_stats`` readings (NaN if no call ran).
+
+    Read as a difference, so nothing is reset on the server (other clients' calls of
+    the same command in between count too: on a busy shared server, read it as an upper bound).
+    """
+    calls, usec = after[0] - before[0], after[1] - before[1]
+    return usec / calls if calls > 0 else float("nan")
+
+
+def rank_designs(
+    r: redis.Redis, db: SqlBaseline, n: int, *, samples: int, sql_samples: int, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every way to get a competition rank at ``n`` players, by the player's place on the board.
+
+    Redis: ``ZREVRANK`` (ties by name) and ``Leaderboard.rank`` (fair, Lua). SQL, each
+    with the index on score: ``count(*)`` with the score from a sub-select, the same with
+    the score as a literal, a bucket table kept by a trigger (about sqrt(n) buckets of
+    sqrt(n) players), and a materialized view of every rank. Players are drawn from the
+    top, the middle and the bottom of the board (``top`` is the best ``k`` players,
+    ``k = min(100, n // 10)``).
+
+    Returns ``(ranks, writes)``: ``ranks`` one row per (design, position): p50/p99 ms and
+    whether the design's ranks equal Redis' fair ranks for those players (``agrees``);
+    ``writes`` one row per design: what one increment costs it (p50/p99 ms) and how stale
+    its ranks can get (``stale_s``: 0 when exact, else the seconds a full refresh takes).
+    """
+    scores = make_scores(n)
+    ordered = sorted(scores, key=lambda player: (-scores[player], player))
+    k = max(1, min(100, n // 10))
+    rng = np.random.default_rng(SEED)
+    groups = {
+        "top": ordered[:k],
+        "middle": ordered[n // 2 - k // 2 : n // 2 - k // 2 + k],
+        "bottom": ordered[-k:],
+    }
+    picked = {where: rng.choice(group, size=samples).tolist() for where, group in groups.items()}
+    bar = tqdm(total=5, desc=f"rank designs at N={n:,}", unit=" step", disable=not progress)
+    redis_system = redis_label(r)
+    board = Leaderboard(r, f"designs:{n}")
+    board.delete()
+    board.add_many(scores, progress=False)
+    table = ScoresTable(db, f"lb_designs_{n}")
+    table.create(scores, progress=False)
+    table.add_score_index()
+    width = (max(scores.values()) - min(scores.values()) + 1) / max(1.0, n**0.5)
+    table.add_buckets(width)
+    view_s = table.add_rank_view()
+    bar.update()
+    designs = [
+        (redis_system, "ZREVRANK (ties by name)", lambda p: r.zrevrank(board.key, p), samples),
+        (redis_system, "Leaderboard.rank (fair, Lua)", board.rank, samples),
+        (db.label, "count(*), score by sub-select", table.rank, sql_samples),
+        (db.label, "count(*), score as a literal", table.rank_by_literal, sql_samples),
+        (db.label, "bucket table (trigger)", table.rank_by_buckets, sql_samples),
+        (db.label, "materialized view", table.rank_from_view, sql_samples),
+    ]
+    rows = []
+    for system, design, rank, count in designs:
+        for where, players in picked.items():
+            summary = timing.summarize(timing.time_calls(rank, players[:count], warmup=min(5, count - 1)))
+            checked = players[:20]
+            fair = design != designs[0][1]  # ZREVRANK answers another question: a position, ties by name
+            agrees = [rank(p) for p in checked] == [board.rank(p) for p in checked] if fair else None
+            rows.append({"system": system, "design": design, "position": where, **summary, "agrees": agrees})
+    bar.update()
+    hot = rng.choice(ordered, size=sql_samples).tolist()
+    redis_players = rng.choice(ordered, size=samples).tolist()
+    writes = [
+        _write_row(redis_system, "ZINCRBY", lambda p: r.zincrby(board.key, 1, p), redis_players),
+        _write_row(db.label, "UPDATE score = score + 1, bucket trigger", lambda p: table.incr(p, 1), hot),
+    ]
+    # after the writes, the trigger-kept buckets must still rank as a fresh count(*) does
+    writes[1]["exact_after_writes"] = all(table.rank_by_buckets(p) == table.rank(p) for p in hot[:20])
+    bar.update()
+    table.drop_buckets()  # the count(*) designs and the view need no trigger: a plain UPDATE
+    refresh_s = table.refresh_rank_view()
+    writes.append(_write_row(db.label, "UPDATE score = score + 1", lambda p: table.incr(p, 1), hot))
+    writes.append({**writes[-1], "write": "UPDATE, then REFRESH MATERIALIZED VIEW", "stale_s": refresh_s})
+    bar.update()
+    board.delete()
+    table.drop()
+    bar.update()
+    bar.close()
+    ranks = pd.DataFrame(rows)
+    written = pd.DataFrame(writes)
+    written.attrs["view_build_s"] = view_s
+    return ranks, written
+
+
+def union_cost(r: redis.Redis, *, members: int, days: int = 7) -> float:
+    """Server seconds one ``ZUNIONSTORE`` of ``days`` boards of ``members`` players took (commandstats)."""
+    bounds_ok = isinstance(members, int) and members >= 1 and isinstance(days, int) and 1 <= days <= 31
+    if not bounds_ok:
+        raise ValueError(f"members must be >= 1 and days 1 to 31, got {members!r} and {days!r}")
+    sources = [workshop_key("lb", "{union}", f"day{day}") for day in range(days)]
+    week = workshop_key("lb", "{union}", "week")
+    try:
+        for source in sources:
+            load_padded_board(r, source, members, 8)
+        before = command_stats(r, "zunionstore")
+        r.zunionstore(week, sources)
+        return per_call_us(before, command_stats(r, "zunionstore")) / 1e6
+    finally:
+        r.unlink(week, *sources)
+
+
+def _write_row(system: str, write: str, call, players: list) -> dict:
+    """One write design's latency; its ranks are exact after every write (``stale_s`` 0)."""
+    summary = timing.summarize(timing.time_calls(call, players, warmup=min(5, len(players) - 1)))
+    return {"system": system, "write": write, **summary, "stale_s": 0.0}
+
+
+def claims_table(
+    latency: pd.DataFrame, loads: pd.DataFrame, designs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Notebook 01's claims at the largest board measured, judged on this run's figures.
 
-    ``latency`` and ``loads`` come from ``latency_by_size``. Redis is the plain
-    commands (the shortest system name starting with "Redis"), the SQL rank the
-    best of the SQL variants (p99); the fair Lua rank and SQL's COPY are shown beside.
+    ``latency`` and ``loads`` come from ``latency_by_size``, ``designs`` (optional)
+    from ``rank_designs``. Redis is the plain commands (the shortest system name
+    starting with "Redis"), the SQL rank the best of the ``count(*)`` variants (p99); the
+    fair Lua rank and SQL's COPY are shown beside, and the bucket table (a rank structure
+    built in SQL) as context, at the player place where it is slowest.
     """
     largest = int(latency.N.max())
     ranks = latency[(latency.operation == "rank") & (latency.N == largest)].set_index("system").p99_ms
@@ -138,11 +271,18 @@ def claims_table(latency: pd.DataFrame, loads: pd.DataFrame) -> pd.DataFrame:
     rows = [
         ("ZREVRANK p99", redis_p99, {"beside it": f"fair rank (Lua) {fair_p99:.3f} ms"}),
         ("SQL rank gap", best_sql_p99 / redis_p99,
-         {"beside it": f"best SQL p99 {best_sql_p99:.2f} ms; "
+         {"beside it": f"best SQL count(*) p99 {best_sql_p99:.2f} ms; "
                        f"{best_sql_p99 / fair_p99:,.0f}x the fair rank's"}),
         ("bulk load", float(rates[redis_system]),
          {"beside it": f"{sql_system} COPY {rates[sql_system]:,.0f} rows/s"}),
     ]  # fmt: skip
+    if designs is not None:
+        buckets = designs[designs.design.str.startswith("bucket")]
+        worst = buckets.loc[buckets.p99_ms.idxmax()]
+        plain = designs[designs.design.str.startswith("ZREVRANK") & (designs.position == worst.position)]
+        rows.append(("SQL bucket rank", float(worst.p99_ms / plain.p99_ms.iloc[0]),
+                     {"beside it": f"bucket table p99 {worst.p99_ms:.2f} ms ({worst.position} of the board), "
+                                   "paid for by a trigger on every write"}))  # fmt: skip
     label = {CLAIMS[name]: CLAIMS[name].text + at for name, *_ in rows}
     return claims.table(rows, label=label)
 
@@ -275,6 +415,17 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
     )
     print("\nLatency (ms)\n", latency.round(4).to_string(index=False))
     print("\nBulk load\n", loads.round(1).to_string(index=False))
+    server = latency.dropna(subset=["server_us"]).pivot(
+        index="N", columns=["system", "operation"], values="server_us"
+    )
+    print("\nServer time per call (µs, INFO commandstats)\n", server.round(2).to_string())
+    ranks, writes = rank_designs(
+        r, db, max(config.leaderboard_sizes), samples=config.rank_samples, sql_samples=config.sql_rank_samples
+    )
+    print(f"\nRank designs at {max(config.leaderboard_sizes):,} players, p99 ms by place on the board\n",
+          ranks.pivot(index="design", columns="position", values="p99_ms").round(3).to_string())  # fmt: skip
+    print("\nWhat each design costs a write\n", writes.round(4).to_string(index=False))
+    print("\n" + durability.described(r, db))
     print("\nRank p50: Redis is this many times faster\n", speedups(latency).round(0).to_string())
     print(
         "\nRank p99: Redis is this many times faster\n",

@@ -69,6 +69,59 @@ def latency_vs_size(
     return figure
 
 
+def server_time_vs_size(
+    latency: pd.DataFrame, *, title: str = "Server time per call as the board grows"
+) -> Figure:
+    """The server's own microseconds per call (INFO commandstats) against N on a log axis.
+
+    A straight rising line on a log x axis is O(log N): each tenfold of players adds the
+    same few steps. Rows without a server time (SQL) are left out.
+    """
+    data = latency.dropna(subset=["server_us"])
+    if data.empty:
+        raise ValueError("no row has a server_us figure: measure with latency_by_size")
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for (system, operation), rows in data.groupby(["system", "operation"], sort=False):
+        rows = rows.sort_values("N")
+        command = {"rank": "ZREVRANK", "increment": "ZINCRBY", "top 10": "ZREVRANGE 0 9"}.get(
+            operation, operation
+        )
+        label = f"{command}" if "fair" not in system else "Leaderboard.rank (Lua: ZSCORE + 2 ZCOUNT + ZCARD)"
+        axes.plot(rows.N, rows.server_us, "o-", label=label)
+        last = rows.iloc[-1]
+        axes.annotate(f"{last.server_us:.2f} µs", (last.N, last.server_us), textcoords="offset points",
+                      xytext=(4, 0), va="center", fontsize=8)  # fmt: skip
+    axes.set(xscale="log", ylim=(0, None), xlabel="players on the board (N, log scale)",
+             ylabel="server time per call (µs)", title=title)  # fmt: skip
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def rank_designs(ranks: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Median rank latency per design, one bar per place on the board (top, middle, bottom), log axis."""
+    positions = list(dict.fromkeys(ranks.position))
+    designs = list(dict.fromkeys(ranks.design))
+    wide = ranks.pivot(index="design", columns="position", values="p50_ms").reindex(index=designs)
+    figure, axes = plt.subplots(figsize=(8, 0.55 * len(designs) * len(positions) / 2 + 1.5))
+    height = 0.8 / len(positions)
+    for i, position in enumerate(positions):
+        y = np.arange(len(designs)) + i * height
+        axes.barh(y, wide[position], height=height, color=f"C{i}", label=position)
+    axes.set_yticks(np.arange(len(designs)) + height * (len(positions) - 1) / 2, designs)
+    axes.invert_yaxis()
+    axes.set(
+        xscale="log", xlabel="median latency per rank (log scale)", title=title or "One rank, six designs"
+    )
+    axes.xaxis.set_major_formatter(_MS)
+    axes.axvline(ONE_MS, color="black", linestyle=":", linewidth=1)
+    axes.legend(title="player's place", fontsize=8)
+    axes.grid(True, axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
 def bytes_per_member(memory: pd.DataFrame, *, title: str = "Sorted-set memory per member") -> Figure:
     """Bars of MEMORY USAGE per member against member-name length, name bytes shown apart."""
     figure, axes = plt.subplots(figsize=(7, 4))

@@ -150,3 +150,63 @@ def test_read_modify_write_with_lock_from_four_threads_is_exact(table):
     with ThreadPoolExecutor(writers) as pool:
         list(pool.map(writer, range(writers)))
     assert table.score("dan") == 10.0 + writers * increments
+
+
+def test_rank_by_literal_equals_the_sub_select_rank(table):
+    assert {p: table.rank_by_literal(p) for p in SMALL} == {p: table.rank(p) for p in SMALL}
+    assert table.rank_by_literal("nobody") is None
+
+
+@pytest.fixture
+def bucketed(table):
+    table.add_score_index()
+    table.add_buckets(10)  # buckets of 10 points: ann 3, bob and cat 2, dan 1, eve 0
+    return table
+
+
+def bucket_counts(table) -> dict[int, int]:
+    rows = table.db.execute(f"SELECT bucket, players FROM {table.buckets} WHERE players > 0").fetchall()
+    return dict(rows)
+
+
+def test_buckets_count_the_players_of_each_score_bucket(bucketed):
+    assert bucket_counts(bucketed) == {0: 1, 1: 1, 2: 2, 3: 1}
+    assert {p: bucketed.rank_by_buckets(p) for p in SMALL} == {p: bucketed.rank(p) for p in SMALL}
+    assert bucketed.rank_by_buckets("nobody") is None
+
+
+def test_the_trigger_keeps_buckets_exact_through_updates_inserts_and_deletes(bucketed):
+    bucketed.incr("eve", 40)  # 2.5 -> 42.5: from bucket 0 to bucket 4
+    bucketed.incr("bob", 1)  # 20 -> 21: same bucket, nothing moves
+    bucketed.db.execute(f"INSERT INTO {bucketed.table} VALUES ('fay', 35)")
+    bucketed.db.execute(f"DELETE FROM {bucketed.table} WHERE player = 'dan'")
+    assert bucket_counts(bucketed) == {2: 2, 3: 2, 4: 1}
+    players = ["ann", "bob", "cat", "eve", "fay"]
+    assert {p: bucketed.rank_by_buckets(p) for p in players} == {p: bucketed.rank(p) for p in players}
+
+
+def test_a_bucket_width_must_be_positive(table):
+    for width in (0, -1, "10", None):
+        with pytest.raises(ValueError, match="width must be a positive number"):
+            table.add_buckets(width)
+
+
+def test_the_rank_view_is_stale_until_refreshed(table):
+    assert table.add_rank_view() > 0
+    assert {p: table.rank_from_view(p) for p in SMALL} == {p: table.rank(p) for p in SMALL}
+    table.incr("eve", 100)  # eve goes to the top
+    assert table.rank("eve") == 1 and table.rank_from_view("eve") == 5  # the view still says 5
+    assert table.refresh_rank_view() > 0
+    assert table.rank_from_view("eve") == 1
+    assert table.rank_from_view("nobody") is None
+
+
+def test_drop_removes_the_view_the_buckets_and_the_trigger_function(bucketed, baseline):
+    bucketed.add_rank_view()
+    bucketed.drop()
+    assert baseline.tables() == []
+    for name in (bucketed.rank_view, bucketed.buckets):
+        assert baseline.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None
+    count = "SELECT count(*) FROM pg_proc WHERE proname = %s"
+    assert baseline.execute(count, (bucketed.buckets + "_count",)).fetchone()[0] == 0
+    bucketed.drop()  # twice is fine

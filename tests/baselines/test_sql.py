@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import port_for
+import psycopg
 import pytest
 
 from helpers import servers
@@ -172,3 +173,37 @@ def test_cleanup_quotes_the_names_it_drops(db):
         assert db.execute("SELECT to_regclass('learner_keepme')").fetchone()[0] is not None
     finally:
         db.execute("DROP TABLE IF EXISTS learner_keepme")
+
+
+def test_cleanup_drops_the_workshop_views_and_trigger_functions_too(db):
+    db.execute("CREATE TABLE workshop_scores (x INTEGER)")
+    db.execute("CREATE MATERIALIZED VIEW workshop_scores_ranks AS SELECT x FROM workshop_scores")
+    db.execute(
+        "CREATE FUNCTION workshop_scores_count() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RETURN NULL; END $$"
+    )
+    db.execute("CREATE TABLE learner_keep (x INTEGER)")
+    db.execute("CREATE MATERIALIZED VIEW learner_view AS SELECT x FROM learner_keep")
+    try:
+        assert db.cleanup() == 1
+        assert db.execute("SELECT to_regclass('workshop_scores_ranks')").fetchone()[0] is None
+        assert (
+            db.execute("SELECT count(*) FROM pg_proc WHERE proname = 'workshop_scores_count'").fetchone()[0]
+            == 0
+        )
+        assert db.execute("SELECT to_regclass('learner_view')").fetchone()[0] is not None
+    finally:
+        db.execute("DROP MATERIALIZED VIEW IF EXISTS learner_view")
+        db.execute("DROP TABLE IF EXISTS learner_keep")
+
+
+def test_cleanup_never_cascades_into_an_object_of_yours(db):
+    db.execute("CREATE TABLE workshop_base (x INTEGER)")
+    db.execute("CREATE VIEW learner_depends AS SELECT x FROM workshop_base")
+    try:
+        with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+            db.cleanup()
+        assert db.execute("SELECT to_regclass('learner_depends')").fetchone()[0] is not None
+    finally:
+        db.execute("DROP VIEW IF EXISTS learner_depends")
+        db.cleanup()

@@ -221,3 +221,97 @@ def test_memory_names_shorter_than_8_are_a_value_error_and_leave_no_keys(r, leng
     with pytest.raises(ValueError):
         lb.memory_by_name_length(r, members=100, lengths=lengths)
     assert workshop_keys(r) == []
+
+
+def test_latency_by_size_records_the_servers_own_time_for_redis_only(latency_run):
+    latency, _, _, label, sql_label = latency_run
+    redis_rows = latency[latency.system.str.startswith(label)]
+    assert (redis_rows.server_us > 0).all()
+    assert (redis_rows.server_us / 1000 < redis_rows.p50_ms).all()  # a part of the call, never more
+    assert latency[latency.system.str.startswith(sql_label)].server_us.isna().all()
+
+
+def test_per_call_us_is_the_difference_of_two_readings():
+    assert lb.per_call_us((10, 1_000), (20, 1_500)) == 50.0
+    assert pd.isna(lb.per_call_us((10, 1_000), (10, 1_000)))  # no call in between
+
+
+def test_command_stats_counts_the_calls_made(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    before = lb.command_stats(client, "ECHO")
+    for _ in range(7):
+        client.echo("x")
+    after = lb.command_stats(client, "echo")
+    assert after[0] - before[0] == 7 and after[1] >= before[1]
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def designs_run(redis_url):
+    import redis
+
+    from helpers.baselines.sql import connect_sql
+    from helpers.keyspace import cleanup
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    baseline = connect_sql(quiet=True)
+    ranks, writes = lb.rank_designs(client, baseline, 400, samples=25, sql_samples=6, progress=False)
+    leftover = (sorted(client.scan_iter(match="workshop:*")), baseline.tables())
+    cleanup(client)
+    baseline.cleanup()
+    baseline.close()
+    client.close()
+    return ranks, writes, leftover
+
+
+def test_rank_designs_times_every_design_at_every_place_and_they_agree(designs_run):
+    ranks, _, _ = designs_run
+    assert (
+        ranks.groupby("design").position.apply(list).map(sorted).tolist() == [["bottom", "middle", "top"]] * 6
+    )
+    assert (ranks.p50_ms > 0).all() and (ranks.p50_ms <= ranks.p99_ms).all()
+    fair = ranks[~ranks.design.str.startswith("ZREVRANK")]
+    assert fair.agrees.tolist() == [True] * len(fair)
+    assert ranks[ranks.design.str.startswith("ZREVRANK")].agrees.isna().all()
+    assert set(ranks.samples[ranks.system.str.startswith("Redis")]) == {25}
+    assert set(ranks.samples[~ranks.system.str.startswith("Redis")]) == {6}
+
+
+def test_rank_designs_prices_each_write_and_only_the_view_is_stale(designs_run):
+    _, writes, _ = designs_run
+    assert writes.write.tolist() == [
+        "ZINCRBY",
+        "UPDATE score = score + 1, bucket trigger",
+        "UPDATE score = score + 1",
+        "UPDATE, then REFRESH MATERIALIZED VIEW",
+    ]
+    assert writes.stale_s.tolist()[:3] == [0.0, 0.0, 0.0] and writes.stale_s.iloc[3] > 0
+    assert writes.exact_after_writes.dropna().tolist() == [True]
+    assert writes.attrs["view_build_s"] > 0
+
+
+def test_rank_designs_leaves_no_keys_and_no_tables(designs_run):
+    assert designs_run[2] == ([], [])
+
+
+def test_claims_table_with_designs_adds_the_bucket_table_as_context(latency_run, designs_run):
+    latency, loads, *_ = latency_run
+    table = lb.claims_table(latency, loads, designs_run[0])
+    assert table.target.tolist() == ["<= 1 ms", ">= 100 x", ">= 200,000 members/s", "context"]
+    assert table.met.iloc[3] == "-" and table.Redis.iloc[3] > 0
+    assert "trigger on every write" in table["beside it"].iloc[3]
+
+
+def test_union_cost_is_the_servers_time_for_one_union_and_leaves_no_key(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    seconds = lb.union_cost(client, members=2_000, days=3)
+    assert 0 < seconds < 5
+    assert sorted(client.scan_iter(match="workshop:lb:{union}*")) == []
+    for members, days in [(0, 7), (10, 0), (10, 32), (1.5, 7)]:
+        with pytest.raises(ValueError, match="members must be"):
+            lb.union_cost(client, members=members, days=days)
+    client.close()

@@ -144,3 +144,44 @@ def test_concurrency_outcome_shows_every_final_against_the_expected_total():
     assert len(expected_lines) == 1
     labels = " | ".join(tick.get_text() for tick in axes.get_yticklabels())
     assert "PostgreSQL 18.6" in labels and "FOR UPDATE" in labels and "ZINCRBY" in labels
+
+
+def server_times() -> pd.DataFrame:
+    rows = []
+    for n, us in [(1_000, 0.3), (10_000, 0.8), (100_000, 2.0)]:
+        rows.append({"N": n, "system": "Redis 8.2.3", "operation": "rank", "p50_ms": 0.1, "server_us": us})
+        rows.append(
+            {"N": n, "system": "PostgreSQL 18.6", "operation": "rank", "p50_ms": 1.0, "server_us": None}
+        )
+    return pd.DataFrame(rows)
+
+
+def test_server_time_vs_size_plots_redis_rows_on_a_log_axis_of_n():
+    figure = plots.server_time_vs_size(server_times())
+    axes = figure.axes[0]
+    assert axes.get_xscale() == "log" and axes.get_yscale() == "linear"
+    lines = axes.get_lines()
+    assert len(lines) == 1 and list(lines[0].get_ydata()) == [0.3, 0.8, 2.0]
+    assert "2.00 µs" in [t.get_text() for t in axes.texts]
+    plt.close(figure)
+
+
+def test_server_time_vs_size_without_a_server_time_is_a_value_error():
+    with pytest.raises(ValueError, match="server_us"):
+        plots.server_time_vs_size(server_times().assign(server_us=None))
+
+
+def test_rank_designs_draws_one_bar_per_design_and_place():
+    ranks = pd.DataFrame(
+        [
+            {"design": design, "position": position, "p50_ms": value}
+            for design, values in {"ZREVRANK": (0.1, 0.1, 0.1), "count(*)": (0.5, 20.0, 30.0)}.items()
+            for position, value in zip(("top", "middle", "bottom"), values)
+        ]
+    )
+    figure = plots.rank_designs(ranks)
+    axes = figure.axes[0]
+    assert axes.get_xscale() == "log"
+    assert sorted(round(p.get_width(), 3) for p in axes.patches) == [0.1, 0.1, 0.1, 0.5, 20.0, 30.0]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["ZREVRANK", "count(*)"]
+    plt.close(figure)
