@@ -74,6 +74,7 @@ class Leaderboard:
         self.ttl = ttl
         self.key = workshop_key("lb", "{" + name + "}" + (f":{period}" if period else ""))
         self.meta_key = self.key + ":meta"
+        self._rank = scripts.load(r, "leaderboard_rank")
         self._standing = scripts.load(r, "leaderboard_standing")
         self._range = scripts.load(r, "leaderboard_range")
         self._around = scripts.load(r, "leaderboard_around")
@@ -270,8 +271,8 @@ class Leaderboard:
         if ties == "unique":
             position = self.redis.zrevrank(self.key, member)
             return None if position is None else position + 1
-        standing = self._standing(keys=[self.key], args=[member])
-        return None if standing is None else int(standing[1]) + 1
+        found = self._rank(keys=[self.key], args=[member])  # ZSCORE + ZCOUNT, one round trip
+        return None if found is None else int(found[1]) + 1
 
     def percentile(self, member: str) -> float | None:
         """Share of the other members with a strictly lower score, in percent.

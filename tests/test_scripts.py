@@ -25,7 +25,9 @@ def snapshot(r) -> tuple:
 
 
 def test_there_are_scripts_to_check():
-    assert {"leaderboard_around", "leaderboard_range", "leaderboard_standing"} <= set(SCRIPTS)
+    assert {"leaderboard_around", "leaderboard_range", "leaderboard_rank", "leaderboard_standing"} <= set(
+        SCRIPTS
+    )
 
 
 WRITES = {"zadd", "zremrangebyscore", "incrby", "pexpire", "hset", "set", "sadd", "hincrby", "zrem", "del"}
@@ -116,6 +118,19 @@ def test_standing_returns_score_higher_lower_and_total(r, board):
     assert r.eval(scripts.source("leaderboard_standing"), 1, board, "dan") == ["10", 3, 0, 4]
 
 
+def test_rank_returns_score_and_higher_and_nothing_else(r, board):
+    assert r.eval(scripts.source("leaderboard_rank"), 1, board, "bob") == ["20", 1]
+    assert r.eval(scripts.source("leaderboard_rank"), 1, board, "ann") == ["30", 0]
+    assert r.eval(scripts.source("leaderboard_rank"), 1, board, "dan") == ["10", 3]
+    assert r.eval(scripts.source("leaderboard_rank"), 1, board, "zed") is None
+
+
+def test_rank_and_standing_agree_on_higher(r, board):
+    for member in ("ann", "bob", "dan"):
+        rank = r.eval(scripts.source("leaderboard_rank"), 1, board, member)
+        assert rank == r.eval(scripts.source("leaderboard_standing"), 1, board, member)[:2]
+
+
 def test_standing_of_a_missing_member_or_board_is_nil(r, board):
     assert r.eval(scripts.source("leaderboard_standing"), 1, board, "zed") is None
     assert r.eval(scripts.source("leaderboard_standing"), 1, "workshop:lb:{none}", "ann") is None
@@ -156,6 +171,10 @@ def test_around_of_a_missing_member_or_board_is_nil(r, board):
 @pytest.mark.parametrize(
     ("name", "keys", "args"),
     [
+        ("leaderboard_rank", [], ["ann"]),
+        ("leaderboard_rank", [BOARD, BOARD + ":meta"], ["ann"]),
+        ("leaderboard_rank", [BOARD], [""]),
+        ("leaderboard_rank", [BOARD], []),
         ("leaderboard_standing", [], ["ann"]),
         ("leaderboard_standing", [BOARD, BOARD + ":meta"], ["ann"]),
         ("leaderboard_standing", [BOARD], [""]),

@@ -86,7 +86,7 @@ def server_time_vs_size(
         command = {"rank": "ZREVRANK", "increment": "ZINCRBY", "top 10": "ZREVRANGE 0 9"}.get(
             operation, operation
         )
-        label = f"{command}" if "fair" not in system else "Leaderboard.rank (Lua: ZSCORE + 2 ZCOUNT + ZCARD)"
+        label = f"{command}" if "fair" not in system else "Leaderboard.rank (Lua: ZSCORE + ZCOUNT)"
         axes.plot(rows.N, rows.server_us, "o-", label=label)
         last = rows.iloc[-1]
         axes.annotate(f"{last.server_us:.2f} µs", (last.N, last.server_us), textcoords="offset points",

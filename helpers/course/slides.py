@@ -105,6 +105,10 @@ def fit(paths: list[Path]) -> dict[str, list[int]]:
                 kinds = [slide_type(cell) for cell in book.cells]
                 markdown = [cell.cell_type == "markdown" for cell in book.cells]
                 added = new_breaks(kinds, markdown, heights, BUDGET_PX)
+                for index, height in enumerate(heights):
+                    if height > BUDGET_PX:
+                        print(f"{path.name}: cell {index} alone is {height:.0f} px, more than a slide's "
+                              f"{BUDGET_PX}: shorten it or cap it in rise.css", file=sys.stderr)  # fmt: skip
                 for index in added:
                     book.cells[index].metadata.setdefault("slideshow", {})["slide_type"] = "subslide"
                 if added:

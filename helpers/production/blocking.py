@@ -371,6 +371,7 @@ def _course_calls(board: str, players: int) -> dict[str, Callable[[int], tuple[l
     ]
     actions = ("placed", "paid", "shipped", "cancelled")
     calls = {
+        "leaderboard_rank": lambda i: ([board], [f"player-{rng.randrange(players)}"]),
         "leaderboard_standing": lambda i: ([board], [f"player-{rng.randrange(players)}"]),
         "leaderboard_range": lambda i: ([board], _page(rng.randrange(players - 9))),
         "leaderboard_around": lambda i: ([board], [f"player-{rng.randrange(players)}", 5]),

@@ -45,7 +45,7 @@ from helpers.keyspace import key as workshop_key
 from helpers.leaderboard import Leaderboard
 from helpers.ratelimit import ALGORITHMS, RateLimiter
 
-LEADERBOARD_SCRIPTS = ("leaderboard_standing", "leaderboard_range", "leaderboard_around")
+LEADERBOARD_SCRIPTS = ("leaderboard_rank", "leaderboard_standing", "leaderboard_range", "leaderboard_around")
 BOARD_READS = ("ZSCORE", "ZREVRANK", "ZREVRANGE", "ZCARD", "ZCOUNT", "HGET")  # Leaderboard's plain reads
 VIA = ("evalsha", "fcall")
 DEMO_BOARD = "acl-demo"
