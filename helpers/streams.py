@@ -13,8 +13,10 @@ service should:
    after its handler returned;
 4. it claims entries other consumers left pending too long (XAUTOCLAIM, its
    cursor kept between calls, so it gets past the first page);
-5. an entry delivered more than ``max_deliveries`` times is a poison message:
-   it is copied to the dead-letter stream and acknowledged, in one transaction;
+5. an entry gets at most ``max_deliveries`` deliveries: when the last one fails too, it
+   is a poison message, copied to the dead-letter stream and acknowledged in one
+   transaction (one that comes back more often, because a worker died in its handler,
+   goes there without being handled again);
 6. entries deleted or trimmed under it (they come back empty, or as XAUTOCLAIM's
    deleted IDs) are acknowledged and counted, not handed to the handler;
 7. ``stop()`` ends the loop within one BLOCK timeout.
@@ -266,7 +268,8 @@ class Worker:
     """One consumer of a consumer group; ``handler(entry_id, fields)`` does the work.
 
     ``claim_idle_ms``: how long another consumer's entry must sit unacknowledged
-    before this one takes it over. ``max_deliveries``: past this, dead-letter.
+    before this one takes it over. ``max_deliveries``: the deliveries an entry gets; when the
+    last one fails, it is dead-lettered.
     """
 
     def __init__(
@@ -397,6 +400,9 @@ class Worker:
                 except Exception as error:  # noqa: BLE001 - any failure leaves the entry pending
                     self.stats.failed += 1
                     self.stats.last_errors[entry_id] = f"{type(error).__name__}: {error}"
+                    delivered = deliveries.get(entry_id, 1)
+                    if delivered >= self.max_deliveries:  # its last delivery failed too
+                        self._dead_letter(entry_id, fields, delivered)
                     continue
                 done.append(entry_id)
                 self.stats.handled += 1

@@ -263,7 +263,7 @@ def test_a_poison_event_is_dead_lettered_by_run_worker_and_the_rest_is_projected
     [(_, letter)] = log.dead_letters()
     assert letter["original_id"] == ids[30]
     assert letter["event"] == poison
-    assert int(letter["deliveries"]) > 3
+    assert int(letter["deliveries"]) == 3  # its third and last delivery failed too
     assert "ValueError" in letter["error"] and "oops" in letter["error"]
     assert (stats["dead_lettered"], stats["failed"], stats["handled"]) == (1, 3, len(good))
     projection = Projection(log)

@@ -70,6 +70,9 @@ CLAIMS: dict[str, Claim] = {
     "one producer": Claim(notebook="02", text="one producer process", stated="~200,000 events/s"),
     "producers": Claim(notebook="02", text="several producer processes", stated="~200,000 events/s"),
     "ceiling": Claim(notebook="02", text="redis-benchmark pipelined XADD (the server's ceiling, C clients)"),
+    # the seed's claim as it is meant: a log written and read at the same time, every event acknowledged
+    "together": Claim(notebook="02", text="producers and consumers at once, one stream",
+                      bound=200_000, unit="events/s"),
     # notebook 03: rate limiting with Lua
     "decisions": Claim(notebook="03", text="one connection, Lua sliding log", bound=10_000,
                        unit="decisions/s"),

@@ -10,7 +10,9 @@ Redis:
 * ``consumer_throughput``: k worker processes (``helpers.streams.Worker``, batch
   1,000) drain a pre-filled stream as one consumer group; every event acknowledged;
 * ``end_to_end_latency``: a paced producer (10,000 events/s, a pipeline every
-  millisecond) and one blocking consumer process: time from XADD to the handler.
+  millisecond) and one blocking consumer process: time from XADD to the handler;
+* ``produce_and_consume``: producers and consumers on one stream at the same time,
+  the seed's 200,000 events/s claim measured as it is meant.
 
 The same jobs on PostgreSQL, the transactional-outbox way (``helpers.baselines.outbox``),
 are measured by ``helpers.bench.outbox``; both sides run the workload of
@@ -65,6 +67,7 @@ from helpers.keyspace import key as workshop_key
 from helpers.streams import EventLog, Worker, ensure_group
 
 ONE_BY_ONE = "XADD, one call at a time"
+TOGETHER_PAIRS = ((1, 1), (1, 2), (2, 2))  # (producers, consumers) of produce_and_consume
 PIPELINED = "EventLog.append_many, 1,000 per round trip"
 
 
@@ -324,6 +327,84 @@ def _consume(redis_url, log_name, group, consumer, batch, block_ms, claim_idle_m
         r.close()
 
 
+# --- Redis: producing and consuming at once ---------------------------------------------------
+
+
+def produce_and_consume(
+    redis_url: str, per_producer: int, pairs=TOGETHER_PAIRS, *, chunk: int = 1_000, batch: int = 1_000
+) -> pd.DataFrame:
+    """Events/s through one stream with producers appending and consumers reading it at the same time.
+
+    The seed's claim ("up to about 200,000 events a second") is about this: a log that is written
+    and read at once. For each ``(producers, consumers)`` pair, an empty stream and a group at ``0``;
+    the producers append ``per_producer`` events each (pipelined, ``chunk`` per round trip) while
+    the consumers read and acknowledge (``XREADGROUP`` ``batch`` at a time, then one ``XACK`` per
+    batch), all released by one start gate. The clock stops when the last consumer saw the group
+    hold every event, acknowledged; ``events_per_s`` is events through the log per second, produced
+    *and* consumed. ``all_acked`` is the check: nothing pending, every event read once.
+    """
+    bounds.at_least("per_producer", per_producer)
+    pairs = [(bounds.integer("producers", p, 1, 64), bounds.integer("consumers", c, 1, 64)) for p, c in pairs]
+    r = client_from_url(redis_url)
+    log = EventLog(r, "bench:together")
+    rows = []
+    try:
+        for producers, consumers in pairs:
+            log.delete()
+            ensure_group(r, log.key, "together", "0")  # MKSTREAM: the stream exists, empty
+            total = producers * per_producer
+            jobs = [
+                ("produce", redis_url, log.name, per_producer, i * per_producer, chunk)
+                for i in range(producers)
+            ]
+            jobs += [("consume", redis_url, log.name, f"reader-{i}", total, batch) for i in range(consumers)]
+            seconds, results = run_together(_together, jobs, timeout=60 + 4 * total / 1_000)
+            info = next(g for g in r.xinfo_groups(log.key) if g["name"] == "together")
+            pending = r.xpending(log.key, "together")["pending"]
+            read = sum(x.get("read", 0) for x in results)
+            acked = pending == 0 and read == total and info.get("entries-read") == total
+            rows.append(
+                {"producers": producers, "consumers": consumers, "events": total, "read": read,
+                 "all_acked": acked, "seconds": seconds, "events_per_s": total / seconds}
+            )  # fmt: skip
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "system", redis_label(r))
+        return frame
+    finally:
+        log.delete()
+        r.close()
+
+
+def _together(role, redis_url, log_name, *args) -> None:
+    """One process of ``produce_and_consume``: a producer (``_produce``) or a reader (``_read_all``)."""
+    (_produce if role == "produce" else _read_all)(redis_url, log_name, *args)
+
+
+def _read_all(redis_url, log_name, consumer, total, batch, gate, results) -> None:
+    """Reader process: XREADGROUP and XACK until the group has read every one of ``total`` events."""
+    r = client_from_url(redis_url)
+    try:
+        log = EventLog(r, log_name)
+        r.ping()
+        wait_at_gate(gate)
+        started, read = time.perf_counter(), 0
+        while True:
+            reply = r.xreadgroup("together", consumer, {log.key: ">"}, count=batch, block=5)
+            entries = reply[0][1] if reply else []
+            if entries:
+                r.xack(log.key, "together", *(entry_id for entry_id, _ in entries))
+                read += len(entries)
+                continue
+            info = next(g for g in r.xinfo_groups(log.key) if g["name"] == "together")
+            if info["pending"] == 0 and (info.get("entries-read") or 0) >= total:
+                break  # every event written, read and acknowledged (by someone)
+        results.put({"read": read, "seconds": time.perf_counter() - started})
+    except BaseException as error:
+        report_failure(results, error)
+    finally:
+        r.close()
+
+
 # --- Redis: end-to-end latency ----------------------------------------------------------------
 
 
@@ -478,8 +559,11 @@ def claims_table(
     outbox_producer: pd.DataFrame | None = None,
     outbox_consumers: pd.DataFrame | None = None,
     outbox_latency: pd.DataFrame | None = None,
+    together: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each claim of notebook 02 with its target, the Redis figure, and the SQL outbox's beside it.
+
+    ``together`` (from ``produce_and_consume``) adds the seed's claim, judged on the best pair.
 
     The SQL figures are for the same job: rows inserted 1,000 per transaction,
     one consumer's rows deleted per second, the outbox's p99. ``met`` is
@@ -498,6 +582,11 @@ def claims_table(
         ("ceiling", _value(ceiling, "events_per_s"), {sql: np.nan}),
     ]  # fmt: skip
     best = {CLAIMS["producers"]: CLAIMS["producers"].text + (f" (best: {best_k})" if best_k else "")}
+    if together is not None and len(together):
+        top = together.loc[together.events_per_s.idxmax()]
+        rows.append(("together", float(top.events_per_s), {sql: np.nan}))
+        pair = f"{int(top.producers)} producers, {int(top.consumers)} consumers"
+        best[CLAIMS["together"]] = f"{CLAIMS['together'].text} (best: {pair})"
     return claims.table(rows, label=best)
 
 
@@ -523,6 +612,8 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
     print("\nConsumer group (Worker, batch 1,000)\n", consumers.round(3).to_string(index=False), flush=True)
     latency = end_to_end_latency(url, config.stream_latency_rate, config.stream_latency_seconds)
     print("\nEnd-to-end latency\n", latency.round(3).to_string(index=False), flush=True)
+    together = produce_and_consume(url, config.stream_bench_per_process, TOGETHER_PAIRS)
+    print("\nProducers and consumers at once\n", together.round(3).to_string(index=False), flush=True)
 
     outbox_producer = outbox_producer_throughput(
         db, config.outbox_bench_events, one_by_one=config.outbox_bench_one_by_one
@@ -552,6 +643,7 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
             outbox_producer,
             outbox_consumers,
             outbox_latency,
+            together,
         )
         .round(3)
         .to_string(index=False),

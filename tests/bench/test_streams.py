@@ -282,3 +282,33 @@ def test_claims_table_without_a_redis_benchmark_figure_has_no_verdict_for_it():
     table = sb.claims_table(PRODUCER, PRODUCERS, missing, CONSUMERS, LATENCY).set_index("claim")
     assert math.isnan(table.loc[CLAIMS["ceiling"].text, "Redis"])
     assert table["SQL outbox"].isna().all()
+
+
+def test_produce_and_consume_moves_every_event_through_the_log_once(r, redis_url):
+    frame = sb.produce_and_consume(redis_url, 3_000, ((1, 1), (2, 2)), chunk=500, batch=200)
+    assert list(zip(frame.producers, frame.consumers)) == [(1, 1), (2, 2)]
+    assert frame.events.tolist() == [3_000, 6_000]
+    assert (frame.read == frame.events).all() and frame.all_acked.all()
+    assert np.allclose(frame.events_per_s, frame.events / frame.seconds)
+    assert workshop_keys(r) == []
+
+
+def test_produce_and_consume_refuses_bad_pairs_before_starting_anything(r, redis_url):
+    for pairs in [((0, 1),), ((1, 0),), ((1, 65),)]:
+        with pytest.raises(ValueError):
+            sb.produce_and_consume(redis_url, 100, pairs)
+    with pytest.raises(ValueError):
+        sb.produce_and_consume(redis_url, 0)
+    assert workshop_keys(r) == []
+
+
+def test_claims_table_judges_the_best_pair_against_the_seeds_200k():
+    together = pd.DataFrame(
+        [
+            {"producers": 1, "consumers": 1, "events_per_s": 150_000.0},
+            {"producers": 2, "consumers": 2, "events_per_s": 210_000.0},
+        ]
+    )
+    table = sb.claims_table(PRODUCER, PRODUCERS, CEILING, CONSUMERS, LATENCY, together=together)
+    row = table.set_index("claim").loc[f"{CLAIMS['together'].text} (best: 2 producers, 2 consumers)"]
+    assert row[["target", "Redis", "met"]].tolist() == [">= 200,000 events/s", 210_000.0, "yes"]
