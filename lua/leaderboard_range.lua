@@ -11,7 +11,7 @@ Returns  {higher, {member1, score1, member2, score2, ...}} where higher is the
          number of members with a strictly higher score than the first one
          returned (its competition rank is higher + 1); {0, {}} past the end.
 
-Complexity: O(log N + M) for M members returned: ZCARD, ZREVRANGE and ZCOUNT;
+Complexity: O(log N + M) for M members returned: ZCARD, ZRANGE ... REV and ZCOUNT;
 M is at most MAX_RESULTS (10,000, helpers/bounds.py), so one call stays in milliseconds.
 
 Flags: no-writes (it runs on a replica, and on a server at maxmemory).
@@ -32,11 +32,11 @@ if not stop then
 end
 
 -- Clamp to the board: Lua numbers are doubles, and a huge one would reach
--- ZREVRANGE as "1e+17", which Redis rejects as not an integer.
+-- ZRANGE as "1e+17", which Redis rejects as not an integer.
 local size = redis.call('ZCARD', KEYS[1])
 if start >= size then
   return {0, {}}
 end
 stop = math.min(stop, size - 1)
-local items = redis.call('ZREVRANGE', KEYS[1], start, stop, 'WITHSCORES')
+local items = redis.call('ZRANGE', KEYS[1], start, stop, 'REV', 'WITHSCORES')  -- ZREVRANGE, deprecated since 6.2
 return {redis.call('ZCOUNT', KEYS[1], '(' .. items[2], '+inf'), items}

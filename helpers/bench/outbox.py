@@ -51,9 +51,15 @@ def payloads(n: int, *, start: int = 0) -> list[str]:
     return [json.dumps(event, separators=(",", ":")) for event in make_events(n, start=start)]
 
 
-def outbox_producer_throughput(db: SqlBaseline, n: int, *, one_by_one: int | None = None) -> pd.DataFrame:
+def outbox_producer_throughput(
+    db: SqlBaseline, n: int, *, one_by_one: int | None = None, synchronous_commit: str | None = None
+) -> pd.DataFrame:
     """Rows/s into an outbox table: ``one_by_one`` single-row INSERTs, each its own transaction,
     then ``n`` rows 1,000 per transaction (executemany), then ``n`` rows by COPY.
+
+    ``synchronous_commit`` (``"on"``, ``"off"``...) is set for this run's session only;
+    ``None`` keeps the server's setting. The setting the session ran with is read back
+    into the ``synchronous_commit`` column.
     """
     bounds.at_least("n", n)
     one_by_one = n if one_by_one is None else one_by_one
@@ -63,6 +69,9 @@ def outbox_producer_throughput(db: SqlBaseline, n: int, *, one_by_one: int | Non
     rows, conn = [], None
     try:
         conn = db.connect()
+        if synchronous_commit is not None:
+            conn.execute("SELECT set_config('synchronous_commit', %s, false)", (synchronous_commit,))
+        setting = conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0]
         single = payloads(one_by_one)
         started = time.perf_counter()
         for payload in single:
@@ -88,6 +97,7 @@ def outbox_producer_throughput(db: SqlBaseline, n: int, *, one_by_one: int | Non
     frame = pd.DataFrame(rows, columns=["method", "events", "seconds", "in_table"])
     frame.insert(0, "system", db.label)
     frame["events_per_s"] = frame.events / frame.seconds
+    frame["synchronous_commit"] = setting
     return frame
 
 

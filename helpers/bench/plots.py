@@ -247,6 +247,26 @@ def scaling(
     return figure
 
 
+def speedup(
+    frames: dict[str, pd.DataFrame], by: str = "workers", *, title: str = "What more consumers give"
+) -> Figure:
+    """Events/s of k processes divided by the events/s of one, one line per run; the dashed line is k."""
+    figure, axes = plt.subplots(figsize=(7, 3.8))
+    ks = sorted({k for frame in frames.values() for k in frame[by]})
+    axes.plot(ks, ks, "--", color="grey", linewidth=1, label="k times one consumer")
+    for index, (label, frame) in enumerate(frames.items()):
+        rows = frame.sort_values(by)
+        one = rows.loc[rows[by] == rows[by].min(), "events_per_s"].iloc[0]
+        color = ("C0", "C2", "C4", "C5")[index % 4]  # C1 is the SQL side in the plots before this one
+        axes.plot(rows[by], rows.events_per_s / one, "o-", color=color, label=label)
+    axes.set(xlabel=f"{by} (processes)", ylabel="speed-up over one", title=title, ylim=(0, None))
+    axes.set_xticks(ks)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def race_outcomes(trials: pd.DataFrame, *, title: str = "Admitted per trial, one hot key") -> Figure:
     """One row per method (and runner): every trial's admitted count as a dot, the limit as a line."""
     groups = list(trials.groupby(["method", "runner"], sort=False))

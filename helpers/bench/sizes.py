@@ -46,6 +46,11 @@ class Settings:
     stream_latency_seconds: float = 5.0
     outbox_bench_events: int = 200_000  # PostgreSQL outbox: rows batched in, rows consumed
     outbox_bench_one_by_one: int = 5_000  # single-row INSERTs, one commit each
+    stream_io_events: int = 4_000  # consumers whose handler waits (I/O): events per run
+    stream_io_handler_ms: float = 1.0  # how long that handler waits per event
+    stream_io_workers: tuple[int, ...] = (1, 2, 4, 8)  # consumer processes of that run
+    durability_events: int = 100_000  # producers at each durability setting: batched events
+    durability_one_by_one: int = 5_000  # ...and one-call-per-event appends (an fsync each at "always")
     # notebook 03 (helpers.bench.ratelimit, helpers.bench.race)
     ratelimit_limit: int = 10  # the race: requests allowed per window on one hot key
     ratelimit_trials: int = 200  # race trials per method, each on a fresh key
@@ -107,6 +112,10 @@ CI_SIZES = dict(
     stream_latency_seconds=1.0,
     outbox_bench_events=2_000,
     outbox_bench_one_by_one=200,
+    stream_io_events=300,
+    stream_io_workers=(1, 2),
+    durability_events=5_000,
+    durability_one_by_one=200,
     ratelimit_trials=5,
     ratelimit_clients=8,
     ratelimit_calls_per_client=10,

@@ -12,7 +12,10 @@ Redis:
 * ``end_to_end_latency``: a paced producer (10,000 events/s, a pipeline every
   millisecond) and one blocking consumer process: time from XADD to the handler;
 * ``produce_and_consume``: producers and consumers on one stream at the same time,
-  the seed's 200,000 events/s claim measured as it is meant.
+  the seed's 200,000 events/s claim measured as it is meant;
+* ``durability_runs`` and ``durability_pairs``: the producer benchmark again on both
+  sides at each durability setting (``helpers.bench.durability``), lined up by what a
+  crash may lose.
 
 The same jobs on PostgreSQL, the transactional-outbox way (``helpers.baselines.outbox``),
 are measured by ``helpers.bench.outbox``; both sides run the workload of
@@ -27,6 +30,7 @@ afterwards.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -37,10 +41,11 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pandas as pd
 import redis
+from tqdm.auto import tqdm
 
-from helpers import bounds
+from helpers import bounds, servers
 from helpers.baselines.sql import SqlBaseline
-from helpers.bench import claims
+from helpers.bench import claims, durability
 from helpers.bench.claims import CLAIMS
 from helpers.bench.outbox import (
     SQL_BATCHED,
@@ -237,6 +242,85 @@ def redis_benchmark_xadd(redis_url: str, requests: int, pipeline: int = 32) -> p
     return pd.DataFrame([row])
 
 
+# --- Redis and PostgreSQL: producing at each durability setting ------------------------------
+
+
+def durability_runs(db: SqlBaseline, n: int, *, one_by_one: int, repeats: int = 3) -> pd.DataFrame:
+    """The producer benchmark of notebook 02 on each durability setting of both sides, ``repeats`` times.
+
+    Redis: a throwaway server per mode of ``durability.REDIS_MODES`` (the learner's own
+    server keeps its configuration), each running ``producer_throughput``. PostgreSQL: the
+    outbox producer with ``synchronous_commit`` on (the default) and off, set for its
+    session only. The settings take turns within each repeat, so a slow moment of the
+    machine does not fall on one setting alone; ``durability_pairs`` takes the median.
+
+    One row per repeat, system, setting and method; ``stored`` is the check (every event
+    is there) and ``setting`` is read back from the server (or session) that ran it, to be
+    compared with ``mode``, the setting asked for (``durability.NAMED`` says how a Redis
+    mode reads back).
+    """
+    bounds.at_least("repeats", repeats)
+    frames = []
+    servers_by_mode = {}
+    bar = tqdm(total=repeats * (len(durability.REDIS_MODES) + len(durability.SQL_MODES)), desc="durability")
+    try:
+        for mode, arguments in durability.REDIS_MODES.items():
+            servers_by_mode[mode] = servers.start_redis(extra_args=arguments)
+        for repeat in range(repeats):
+            for mode, server in servers_by_mode.items():
+                r = redis.Redis.from_url(server.url, decode_responses=True)
+                try:
+                    frame = producer_throughput(r, n, one_by_one=one_by_one)
+                    frame["stored"] = frame.in_stream == frame.events
+                    frame["setting"] = durability.redis_durability(r)
+                finally:
+                    r.close()
+                frames.append(frame.drop(columns="in_stream").assign(mode=mode, repeat=repeat))
+                bar.update()
+            for mode in durability.SQL_MODES:
+                frame = outbox_producer_throughput(db, n, one_by_one=one_by_one, synchronous_commit=mode)
+                frame = frame[
+                    frame.method != SQL_COPY
+                ].copy()  # one transaction: one flush whatever the setting
+                frame["stored"] = frame.in_table == frame.events
+                frame["setting"] = "synchronous_commit=" + frame.pop("synchronous_commit")
+                frames.append(
+                    frame.drop(columns="in_table").assign(mode=f"synchronous_commit={mode}", repeat=repeat)
+                )
+                bar.update()
+    finally:
+        bar.close()
+        for server in servers_by_mode.values():
+            server.stop()
+    return pd.concat(frames, ignore_index=True)
+
+
+def durability_pairs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Redis against PostgreSQL events/s for each pair of ``durability.PAIRS``: one by one, and batched.
+
+    Each rate is the median of the repeats; the ratio is Redis divided by SQL: how much
+    faster Redis appends at that durability.
+    """
+    redis_runs = runs[~runs["mode"].str.startswith("synchronous_commit")]
+    sql_runs = runs[runs["mode"].str.startswith("synchronous_commit")]
+
+    def rate(frame: pd.DataFrame, mode: str, batched: bool) -> float:
+        rows = frame[(frame["mode"] == mode) & (frame.method.str.contains("1,000") == batched)]
+        return float(rows.events_per_s.median())
+
+    rows = []
+    for loses, redis_mode, sync in durability.PAIRS:
+        row = {"a crash may lose": loses, "Redis": redis_mode, "PostgreSQL": f"synchronous_commit={sync}"}
+        for batched, label in ((False, "one by one"), (True, "1,000 per round trip")):
+            redis_rate = rate(redis_runs, redis_mode, batched)
+            sql_rate = rate(sql_runs, f"synchronous_commit={sync}", batched)
+            row[f"Redis/s, {label}"] = redis_rate
+            row[f"SQL/s, {label}"] = sql_rate
+            row[f"ratio, {label}"] = redis_rate / sql_rate
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 # --- Redis: consuming -------------------------------------------------------------------------
 
 
@@ -248,6 +332,7 @@ def consumer_throughput(
     batch: int = 1_000,
     block_ms: int = 10,
     claim_idle_ms: int = 200,
+    handler_ms: float = 0.0,
 ) -> pd.DataFrame:
     """Events/s read and acknowledged by k ``Worker`` processes of one group, per k.
 
@@ -258,9 +343,20 @@ def consumer_throughput(
     dry while others still hold entries waits ``claim_idle_ms / 4`` before
     looking again, so the time includes up to that much idle tail.
 
+    ``handler_ms`` above 0 makes the handler wait that long per event (``time.sleep``:
+    a call to another service, which takes no CPU), so the run shows what a group gives
+    when the handler, not Redis, is the slow part.
+
     ``all_acked`` is the check: nothing pending, and the group's entries-read
     equals ``n_events``. ``handled`` above ``n_events`` means entries were claimed
     from a slow consumer and handled twice (at-least-once).
+
+    CPU is counted on both sides, to tell what more cores would give: ``client_us``
+    is the consumers' CPU time per event (all processes), ``server_us`` the Redis
+    server's (``INFO cpu``, main thread where the server reports it). With a core
+    per process, one consumer could reach about ``1e6 / client_us`` events/s and the
+    group would stop at about ``1e6 / server_us``, where Redis's one command
+    thread is full (``server_bound_per_s``).
     """
     bounds.at_least("n_events", n_events)
     r = client_from_url(redis_url)
@@ -273,9 +369,13 @@ def consumer_throughput(
             group = f"bench-{k}"
             ensure_group(r, log.key, group, "0")
             jobs = [
-                (redis_url, log.name, group, f"worker-{i}", batch, block_ms, claim_idle_ms) for i in range(k)
+                (redis_url, log.name, group, f"worker-{i}", batch, block_ms, claim_idle_ms, handler_ms)
+                for i in range(k)
             ]
-            seconds, results = run_together(_consume, jobs, timeout=60 + n_events / 2_000)
+            timeout = 60 + n_events / 2_000 + n_events * handler_ms / 1_000 / k
+            server_cpu = server_cpu_seconds(r)
+            seconds, results = run_together(_consume, jobs, timeout=timeout)
+            server_cpu = server_cpu_seconds(r) - server_cpu
             info = next(g for g in r.xinfo_groups(log.key) if g["name"] == group)
             pending = r.xpending(log.key, group)["pending"]
             handled = sum(x["handled"] for x in results)
@@ -292,34 +392,58 @@ def consumer_throughput(
                     and handled >= n_events,
                     "seconds": seconds,
                     "events_per_s": n_events / seconds,
+                    "client_us": sum(x["cpu_s"] for x in results) / n_events * 1e6,
+                    "server_us": server_cpu / n_events * 1e6,
+                    "server_bound_per_s": n_events / server_cpu if server_cpu > 0 else float("nan"),
                 }
             )
         frame = pd.DataFrame(rows)
         frame.insert(0, "system", redis_label(r))
+        frame.insert(1, "handler_ms", handler_ms)
         return frame
     finally:
         log.delete()
         r.close()
 
 
+def server_cpu_seconds(r: redis.Redis) -> float:
+    """CPU seconds the server has used: its main thread's where ``INFO cpu`` reports it (6.2+)."""
+    cpu = r.info("cpu")
+    if "used_cpu_user_main_thread" in cpu:
+        return cpu["used_cpu_user_main_thread"] + cpu["used_cpu_sys_main_thread"]
+    return cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+
+
 def _noop(entry_id: str, fields: dict) -> None:
     pass
 
 
-def _consume(redis_url, log_name, group, consumer, batch, block_ms, claim_idle_ms, gate, results) -> None:
-    """Consumer process: one ``Worker`` with a no-op handler, until nothing is left."""
+def _wait(seconds: float, entry_id: str, fields: dict) -> None:
+    time.sleep(seconds)  # stands for I/O: the process waits, its core is free for others
+
+
+def _consume(
+    redis_url, log_name, group, consumer, batch, block_ms, claim_idle_ms, handler_ms, gate, results
+) -> None:
+    """Consumer process: one ``Worker`` (a no-op handler, or one that waits ``handler_ms``) until idle."""
     r = client_from_url(redis_url)
     try:
         log = EventLog(r, log_name)
+        handler = _noop if handler_ms <= 0 else functools.partial(_wait, handler_ms / 1_000)
         worker = Worker(
-            log, group, consumer, _noop, batch=batch, block_ms=block_ms, claim_idle_ms=claim_idle_ms
+            log, group, consumer, handler, batch=batch, block_ms=block_ms, claim_idle_ms=claim_idle_ms
         )
         r.ping()
         wait_at_gate(gate)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         stats = worker.run(until_idle=True)
         results.put(
-            {"handled": stats.handled, "claimed": stats.claimed, "seconds": time.perf_counter() - started}
+            {
+                "handled": stats.handled,
+                "claimed": stats.claimed,
+                "seconds": time.perf_counter() - started,
+                "cpu_s": time.process_time() - cpu,
+            }
         )
     except BaseException as error:
         report_failure(results, error)
@@ -614,6 +738,14 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
     print("\nEnd-to-end latency\n", latency.round(3).to_string(index=False), flush=True)
     together = produce_and_consume(url, config.stream_bench_per_process, TOGETHER_PAIRS)
     print("\nProducers and consumers at once\n", together.round(3).to_string(index=False), flush=True)
+    io_bound = consumer_throughput(
+        url,
+        config.stream_io_events,
+        config.stream_io_workers,
+        batch=20,
+        handler_ms=config.stream_io_handler_ms,
+    )
+    print("\nConsumer group, a handler that waits\n", io_bound.round(3).to_string(index=False), flush=True)
 
     outbox_producer = outbox_producer_throughput(
         db, config.outbox_bench_events, one_by_one=config.outbox_bench_one_by_one
@@ -648,4 +780,8 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
         .round(3)
         .to_string(index=False),
     )
+    pairs = durability_pairs(
+        durability_runs(db, config.durability_events, one_by_one=config.durability_one_by_one)
+    )
+    print("\nProducers at equal durability\n", pairs.round(2).T.to_string(header=False), flush=True)
     print(f"\n(streams benchmark: {time.perf_counter() - started:.1f} s)")

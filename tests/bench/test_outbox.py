@@ -56,6 +56,15 @@ def test_outbox_producer_inserts_every_row_three_ways_and_drops_its_table(db):
     assert db.tables() == []
 
 
+@pytest.mark.parametrize("setting", ["off", "on"])
+def test_outbox_producer_runs_with_the_synchronous_commit_asked_for_and_says_so(db, setting):
+    frame = outbox.outbox_producer_throughput(db, 1_000, one_by_one=10, synchronous_commit=setting)
+    assert (frame.synchronous_commit == setting).all()
+    assert (
+        db.execute("SELECT current_setting('synchronous_commit')").fetchone()[0] == "on"
+    )  # others keep theirs
+
+
 def test_outbox_consumers_delete_every_row_exactly_once(db):
     frame = outbox.outbox_consumer_throughput(db, 2_500, (1, 2), batch=400)
     assert list(frame.workers) == [1, 2]

@@ -185,3 +185,19 @@ def test_rank_designs_draws_one_bar_per_design_and_place():
     assert sorted(round(p.get_width(), 3) for p in axes.patches) == [0.1, 0.1, 0.1, 0.5, 20.0, 30.0]
     assert [t.get_text() for t in axes.get_yticklabels()] == ["ZREVRANK", "count(*)"]
     plt.close(figure)
+
+
+def test_speedup_divides_each_run_by_its_one_process_rate_beside_the_ideal_line():
+    do_nothing = pd.DataFrame({"workers": [1, 2, 4], "events_per_s": [100.0, 150.0, 120.0]})
+    waiting = pd.DataFrame({"workers": [1, 2, 4], "events_per_s": [10.0, 20.0, 38.0]})
+    figure = plots.speedup({"do-nothing": do_nothing, "waits": waiting})
+    axes = figure.axes[0]
+    ideal, first, second = axes.get_lines()
+    assert list(ideal.get_ydata()) == [1, 2, 4]
+    assert list(first.get_ydata()) == [1.0, 1.5, 1.2] and list(second.get_ydata()) == [1.0, 2.0, 3.8]
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == [
+        "k times one consumer",
+        "do-nothing",
+        "waits",
+    ]
+    plt.close(figure)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.bench import outbox, processes
+from helpers.bench import durability, outbox, processes
 from helpers.bench import streams as sb
 from helpers.bench.claims import CLAIMS
 from helpers.bench.sizes import settings
@@ -182,6 +182,70 @@ def test_consumer_throughput_acknowledges_every_event_for_every_worker_count(r, 
     assert frame.all_acked.all()
     assert np.allclose(frame.events_per_s, frame.events / frame.seconds)
     assert workshop_keys(r) == []
+
+
+def test_consumer_throughput_counts_cpu_on_both_sides_per_event(r, redis_url):
+    frame = sb.consumer_throughput(redis_url, 2_000, (1,), batch=500)
+    row = frame.iloc[0]
+    assert row.client_us > 0 and row.server_us > 0
+    assert math.isclose(row.server_bound_per_s, 1e6 / row.server_us)
+
+
+def test_a_waiting_handler_waits_for_every_event_and_every_event_is_still_acknowledged(r, redis_url):
+    frame = sb.consumer_throughput(redis_url, 60, (1, 2), batch=5, handler_ms=5.0)
+    assert (frame.handler_ms == 5.0).all() and frame.all_acked.all()
+    # each consumer sleeps 5 ms per event it handles: together they cannot go faster than that
+    assert (frame.seconds >= 60 * 0.005 / frame.workers).all()
+    assert workshop_keys(r) == []
+
+
+def test_server_cpu_seconds_grows_with_the_work_the_server_does(r):
+    before = sb.server_cpu_seconds(r)
+    r.eval("for i = 1, 3000000 do end", 0)  # about 10 ms of the server's own CPU, whatever the client does
+    assert sb.server_cpu_seconds(r) > before
+
+
+# --- Redis and PostgreSQL at each durability setting ------------------------------------------
+
+
+def test_durability_runs_store_every_event_with_the_setting_each_row_names(r, db):
+    runs = sb.durability_runs(db, 1_500, one_by_one=40, repeats=2)
+    assert sorted(set(runs["repeat"])) == [0, 1] and len(runs) == 2 * 5 * 2  # repeats x settings x methods
+    asked = runs["mode"].map(lambda mode: durability.NAMED.get(mode, mode))
+    assert all(setting.startswith(mode) for mode, setting in zip(asked, runs.setting, strict=True))
+    assert runs.stored.all()
+    assert set(runs["mode"]) == set(durability.REDIS_MODES) | {
+        "synchronous_commit=on",
+        "synchronous_commit=off",
+    }
+    assert db.tables() == [] and workshop_keys(r) == []
+
+
+def test_durability_pairs_divide_redis_by_sql_for_each_pair():
+    methods = (sb.ONE_BY_ONE, sb.PIPELINED)
+    rows = [
+        {"mode": mode, "method": method, "events_per_s": rate * (10 if method == sb.PIPELINED else 1)}
+        for mode, rate in {
+            "no persistence": 400,
+            "AOF, fsync everysec": 300,
+            "AOF, fsync always": 200,
+        }.items()
+        for method in methods
+    ] + [
+        {
+            "mode": f"synchronous_commit={mode}",
+            "method": method,
+            "events_per_s": rate * (10 if "1,000" in method else 1),
+        }
+        for mode, rate in {"on": 100, "off": 400}.items()
+        for method in (outbox.SQL_ONE_BY_ONE, outbox.SQL_BATCHED)
+    ]
+    first = rows[0]  # no persistence, one by one: two more repeats, one far off each way
+    rows += [{**first, "events_per_s": 40_000}, {**first, "events_per_s": 4}]
+    pairs = sb.durability_pairs(pd.DataFrame(rows))  # the median of 4, 400, 40,000 is 400
+    assert list(pairs["ratio, one by one"]) == [2.0, 3.0, 0.75, 1.0]
+    assert list(pairs["ratio, 1,000 per round trip"]) == [2.0, 3.0, 0.75, 1.0]
+    assert pairs["a crash may lose"].iloc[0] == "nothing acknowledged, either side"
 
 
 def test_end_to_end_latency_receives_exactly_what_was_sent(r, redis_url):
