@@ -10,7 +10,13 @@ in its ``RateLimit-*`` and ``Retry-After`` headers.
 | ``fixed_window`` | ``lua/fixed_window.lua`` | one small hash | no: 2x the limit across a window edge |
 | ``sliding_log`` | ``lua/sliding_window.lua`` | one entry per request | yes |
 | ``sliding_counter`` | ``lua/sliding_window_counter.lua`` | one small hash | approximate |
-| ``gcra`` | ``lua/gcra.lua`` | one number | a token bucket: smooth, bursts up to the limit |
+| ``gcra`` | ``lua/gcra.lua`` | one number | a token bucket: smooth, bursts up to ``burst`` |
+
+GCRA keeps one time per key, the theoretical arrival time (TAT) of the next request:
+each request moves it on by the emission interval (``period_s / limit``), and a request
+is let through while the TAT stays within the tolerance (``burst`` intervals, the limit
+by default) of now. ``RateLimiter(..., algorithm="gcra", burst=5)`` lets 5 through at once
+after a quiet spell, then one per interval.
 
 Each script checks its own arguments, reads the server's clock (``TIME``)
 unless a time is passed (for tests and replayed traces), and runs atomically, so
@@ -102,7 +108,10 @@ class Decision:
 
 
 class RateLimiter:
-    """``limit`` requests per ``period_s`` seconds for each key, with the chosen algorithm."""
+    """``limit`` requests per ``period_s`` seconds for each key, with the chosen algorithm.
+
+    ``burst`` (GCRA only) is the most requests let through at once; the default is the limit.
+    """
 
     def __init__(
         self,
@@ -114,10 +123,15 @@ class RateLimiter:
         name: str = "api",
         on_error: str = "closed",
         timeout_s: float = 1.0,
+        burst: int | None = None,
     ):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
         bounds.integer(f"limit ({algorithm})", limit, 1, MAX_LIMITS.get(algorithm, bounds.MAX_LIMIT))
+        if burst is not None:
+            if algorithm != "gcra":
+                raise ValueError(f"burst is a GCRA parameter; {algorithm} lets the limit through at once")
+            bounds.integer("burst", burst, 1, bounds.MAX_LIMIT)
         period_s = bounds.number("period_s", period_s, bounds.MIN_PERIOD_S, bounds.MAX_PERIOD_S)
         _check_name("name", name)
         if ":" in name:  # "api:v2" + "alice" and "api" + "v2:alice" would share keys
@@ -125,7 +139,7 @@ class RateLimiter:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         timeout_s = bounds.number("timeout_s", timeout_s, 0.001, 60)
-        self.redis, self.limit, self.period_s = r, limit, period_s
+        self.redis, self.limit, self.period_s, self.burst = r, limit, period_s, burst
         self.algorithm, self.name, self.on_error, self.timeout_s = algorithm, name, on_error, timeout_s
         self._client = without_retries(r, timeout_s=timeout_s)
         self.script = scripts.load(self._client, ALGORITHMS[algorithm])
@@ -193,10 +207,13 @@ class RateLimiter:
         return _decision(reply)
 
     def _call(self, key: str, cost: object, now_ms: object) -> tuple[list[str], list]:
-        bounds.integer(f"cost (1 to the limit, {self.limit})", cost, 1, self.limit)
+        most = self.limit if self.burst is None else min(self.limit, self.burst)
+        bounds.integer(f"cost (1 to the limit, {most})", cost, 1, most)
         if now_ms is not None:
             bounds.integer("now_ms", now_ms, 0, bounds.MAX_NOW_MS)
         args = [self.period_s, self.limit, "" if now_ms is None else now_ms, cost]
+        if self.burst is not None:
+            args.append(self.burst)
         return self.keys(key), args
 
     def _degraded(self) -> Decision:

@@ -2,14 +2,17 @@
 --[[
 gcra.lua: the generic cell rate algorithm, a token bucket kept as one number: the
 theoretical arrival time (TAT) of the next request. O(1) memory per key, and
-smooth: after a burst of the full limit, requests are let through at the
-sustained rate (limit / period) instead of all at once when a window resets.
+smooth: after a burst (the limit, unless ARGV[5] says less), requests are let through
+at the sustained rate (limit / period) instead of all at once when a window resets.
 
 KEYS[1]  string holding the TAT, in ms
 ARGV[1]  period, in seconds (a number from 0.001 to 31,622,400: 366 days): the limit refills fully over it
-ARGV[2]  limit: requests per period, and the largest burst (an integer from 1 to 10^9)
+ARGV[2]  limit: requests per period (an integer from 1 to 10^9); the emission interval,
+         one request's worth of time, is period / limit
 ARGV[3]  optional: now in ms (an integer up to 10^13); empty means the server's clock (TIME)
 ARGV[4]  optional: cost of this request (an integer from 1 to the limit), default 1
+ARGV[5]  optional: burst, the most requests let through at once after a quiet spell (an
+         integer from 1 to 10^9), default the limit; the tolerance is burst x interval
 
 Returns  {allowed (1/0), remaining, retry_after_ms, reset_ms}; reset_ms is when the
          bucket is full again.
@@ -27,14 +30,22 @@ local MAX_LIMIT = 1000000000  -- MAX_LIMIT
 
 local period_ms = period_s * 1000
 if period_ms < 1 then return fail('ARGV[1] (period in seconds) must be at least 0.001, got ' .. tostring(ARGV[1])) end
-local interval = period_ms / limit  -- one request's worth of time
+local burst = limit
+if ARGV[5] ~= nil and ARGV[5] ~= '' then
+  burst = integer(ARGV[5], cost, MAX_LIMIT)
+  if not burst then
+    return fail('ARGV[5] (burst) must be an integer from the cost to ' .. MAX_LIMIT .. ', got ' .. tostring(ARGV[5]))
+  end
+end
+local interval = period_ms / limit  -- the emission interval: one request's worth of time
+local tolerance = burst * interval  -- how far ahead of now the TAT may run: the burst
 local EPSILON = 0.01  -- ms: interval is rarely whole, and at 1.7e12 ms a double's step is 0.0002 ms
 local tat = math.max(tonumber(redis.call('GET', KEYS[1])) or now, now)
 local new_tat = tat + cost * interval
-local allow_at = new_tat - period_ms
+local allow_at = new_tat - tolerance
 
-local function requests_left(at)  -- whole requests that fit between at - period and now
-  return math.max(math.floor((now - (at - period_ms)) / interval + EPSILON), 0)
+local function requests_left(at)  -- whole requests that fit between at - tolerance and now
+  return math.max(math.floor((now - (at - tolerance)) / interval + EPSILON), 0)
 end
 if now < allow_at - EPSILON then
   return {0, requests_left(tat), math.ceil(allow_at - now - EPSILON), math.ceil(tat - now - EPSILON)}

@@ -191,6 +191,25 @@ def test_gcra_after_a_full_period_of_quiet_admits_a_whole_burst_again(r):
     assert allowed(run(limiter, "u", [10_000] * 6)) == [True] * 5 + [False]
 
 
+def test_gcra_with_a_smaller_burst_lets_that_many_through_at_once_then_one_per_interval(r):
+    limiter = RateLimiter(r, 10, 1, "gcra", burst=3)  # an interval of 100 ms, a tolerance of 300 ms
+    first = run(limiter, "u", [0] * 4)
+    assert allowed(first) == [True] * 3 + [False]
+    assert [d.remaining for d in first[:3]] == [2, 1, 0] and first[3].retry_after_ms == 100
+    assert allowed(run(limiter, "u", [100, 100, 250, 300, 300])) == [True, False, True, True, False]
+    assert allowed(run(limiter, "u", [5_000] * 4)) == [True] * 3 + [False]  # after quiet: the burst, not 10
+
+
+def test_gcra_burst_defaults_to_the_limit_and_other_algorithms_refuse_it(r):
+    assert allowed(run(RateLimiter(r, 4, 10, "gcra"), "d", [0] * 5)) == [True] * 4 + [False]
+    with pytest.raises(ValueError, match="burst is a GCRA parameter"):
+        RateLimiter(r, 4, 10, "sliding_log", burst=2)
+    with pytest.raises(ValueError, match="burst"):
+        RateLimiter(r, 4, 10, "gcra", burst=0)
+    with pytest.raises(ValueError, match="cost"):
+        RateLimiter(r, 4, 10, "gcra", burst=2).hit("x", cost=3)  # more than a burst can ever let through
+
+
 def test_gcra_is_smoother_than_the_sliding_log_after_a_burst(r):
     """Same trace: the log makes the burst wait a whole window, gcra lets one through per interval."""
     times = [0] * 5 + [2_000, 4_000, 6_000]

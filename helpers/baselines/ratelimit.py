@@ -15,6 +15,11 @@ step 1 only reads the clock, and two transactions can both count "one left"
 and both insert: the same race as separate Redis commands. It is five round
 trips plus BEGIN and COMMIT, where the Redis script is one.
 
+``create_function`` writes the same four steps as one PL/pgSQL function, which is
+what a good PostgreSQL engineer ships: ``hit_function`` decides with a single
+``SELECT workshop_ratelimit_hit(key, limit, window_ms)``, one round trip, the lock and
+the transaction inside it.
+
 ``helpers.bench.ratelimit`` races it and times it beside the Redis limiter
 (``sql_race_trials``, ``sql_decisions_per_second``). Its table is a ``workshop_``
 table, dropped afterwards.
@@ -27,6 +32,8 @@ from helpers.baselines.sql import TABLE_PREFIX, SqlBaseline
 TABLE = TABLE_PREFIX + "ratelimit_log"
 NO_LOCK = "PostgreSQL, no lock"
 ADVISORY_LOCK = "PostgreSQL, advisory lock"
+FUNCTION_CALL = "PostgreSQL, one PL/pgSQL call"
+FUNCTION = TABLE_PREFIX + "ratelimit_hit"
 _NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 
@@ -56,3 +63,34 @@ def hit(conn, key: str, limit: int, window_ms: int, lock: bool = True, *, table:
             return False
         conn.execute(f"INSERT INTO {table} (key, at_ms) VALUES (%s, %s)", (key, now))
         return True
+
+
+def create_function(db: SqlBaseline, table: str = TABLE, name: str = FUNCTION) -> str:
+    """``hit`` as one PL/pgSQL function over ``table``: lock, clean up, count, insert; returns its name."""
+    db.execute(f"""
+        CREATE OR REPLACE FUNCTION {name}(k text, lim integer, window_ms bigint) RETURNS boolean
+        LANGUAGE plpgsql AS $$
+        DECLARE
+          now_ms bigint;
+          n bigint;
+        BEGIN
+          PERFORM pg_advisory_xact_lock(hashtext(k));  -- one decision per key at a time, until COMMIT
+          now_ms := {_NOW_MS};
+          DELETE FROM {table} WHERE key = k AND at_ms <= now_ms - window_ms;
+          SELECT count(*) INTO n FROM {table} WHERE key = k;
+          IF n >= lim THEN
+            RETURN false;
+          END IF;
+          INSERT INTO {table} (key, at_ms) VALUES (k, now_ms);
+          RETURN true;
+        END $$""")  # fmt: skip
+    return name
+
+
+def hit_function(conn, key: str, limit: int, window_ms: int, *, function: str = FUNCTION) -> bool:
+    """Decide one request with one call of ``create_function``'s function (autocommit: one transaction)."""
+    return conn.execute(f"SELECT {function}(%s, %s, %s)", (key, limit, window_ms)).fetchone()[0]
+
+
+def drop_function(db: SqlBaseline, name: str = FUNCTION) -> None:
+    db.execute(f"DROP FUNCTION IF EXISTS {name}(text, integer, bigint)")

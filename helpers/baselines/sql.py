@@ -76,7 +76,7 @@ class SqlBaseline:
         return sorted(r[0] for r in rows)
 
     def cleanup(self) -> int:
-        """Drop every ``workshop_`` table, materialized view and trigger function; return how many tables.
+        """Drop every ``workshop_`` table, materialized view and function; return how many tables.
 
         Names come from the catalogue and go back quoted (``Identifier``), so a
         table named ``workshop_x; DROP TABLE keep`` is dropped as itself. Views
@@ -93,13 +93,13 @@ class SqlBaseline:
         found = self.tables()
         for name in found:
             self.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
-        functions = self.execute(
-            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = current_schema() AND p.proname LIKE %s AND p.pronargs = 0",
+        functions = self.execute(  # regprocedure prints name and argument types, quoted where needed
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = current_schema() AND p.proname LIKE %s",
             pattern,
         ).fetchall()
-        for (name,) in functions:
-            self.execute(pgsql.SQL("DROP FUNCTION IF EXISTS {}()").format(pgsql.Identifier(name)))
+        for (signature,) in functions:
+            self.execute(pgsql.SQL("DROP FUNCTION IF EXISTS {}").format(pgsql.SQL(signature)))
         return len(found)
 
     def close(self) -> None:

@@ -3,14 +3,18 @@
 ``race_trials`` runs trial after trial: ``clients`` clients (threads, or spawned
 processes through ``helpers.bench.processes``), each on its own connection, released
 together by a barrier, send ``calls_per_client`` requests to ONE fresh key. The
-five methods:
+methods, each a function below whose source the notebook prints:
 
-* ``"separate commands"``: ZREMRANGEBYSCORE, ZCARD, then ZADD and PEXPIRE if
-  under the limit, each its own round trip;
-* ``"MULTI/EXEC"``: ZREMRANGEBYSCORE + ZCARD in one transaction, ZADD in
-  another: each is atomic, but the check between them still runs in the client;
-* ``"WATCH"``: optimistic: WATCH the key, count, MULTI, ZADD, EXEC, and retry
-  when another client changed the key first (retries are counted);
+* ``"separate commands"`` (``separate_commands``): ZREMRANGEBYSCORE, ZCARD, then ZADD
+  and PEXPIRE if under the limit, each its own round trip;
+* ``"MULTI/EXEC, split"`` (``split_multi``): ZREMRANGEBYSCORE + ZCARD in one transaction,
+  ZADD in another: each is atomic, but the check between them still runs in the client;
+* ``"MULTI/EXEC, one"`` (``one_multi``): the correct transaction: add this request
+  first, count, and remove it again when the count is over the limit;
+* ``"INCR, fixed window"`` (``incr_fixed_window``): a fixed window needs no script,
+  INCR answers the new count;
+* ``"WATCH"`` (``watch_retry``): optimistic: WATCH the key, count, MULTI, ZADD, EXEC,
+  and retry when another client changed the key first (retries are counted);
 * ``"Lua classic"``: ``lua/sliding_window_classic.lua``, passed the client's clock;
 * ``"Lua"``: ``RateLimiter`` (``lua/sliding_window.lua``, Redis' clock).
 
@@ -40,7 +44,15 @@ from helpers.ratelimit import RateLimiter
 
 NAME = "rlbench"  # the RateLimiter name every benchmark key is under
 CLASSIC = "sliding_window_classic"
-METHODS = ("separate commands", "MULTI/EXEC", "WATCH", "Lua classic", "Lua")
+METHODS = (
+    "separate commands",
+    "MULTI/EXEC, split",
+    "MULTI/EXEC, one",
+    "INCR, fixed window",
+    "WATCH",
+    "Lua classic",
+    "Lua",
+)
 COLUMNS = ["method", "runner", "trial", "clients", "calls", "admitted", "limit", "over", "retries", "seconds"]
 
 
@@ -63,6 +75,76 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000  # the app server's clock
 
 
+def separate_commands(r: redis.Redis, key: str, member: str, limit: int, window_ms: int) -> tuple[bool, int]:
+    """Count, then write, in four round trips: between them, other clients count the same entries."""
+    now = now_ms()
+    r.zremrangebyscore(key, 0, now - window_ms)
+    if r.zcard(key) >= limit:
+        return False, 0
+    r.zadd(key, {f"{now}-{member}": now})
+    r.pexpire(key, window_ms)
+    return True, 0
+
+
+def split_multi(r: redis.Redis, key: str, member: str, limit: int, window_ms: int) -> tuple[bool, int]:
+    """Two transactions: each is atomic, but the decision between them is made in the client."""
+    now = now_ms()
+    pipe = r.pipeline(transaction=True)
+    if pipe.zremrangebyscore(key, 0, now - window_ms).zcard(key).execute()[1] >= limit:
+        return False, 0
+    pipe.zadd(key, {f"{now}-{member}": now}).pexpire(key, window_ms).execute()
+    return True, 0
+
+
+def one_multi(r: redis.Redis, key: str, member: str, limit: int, window_ms: int) -> tuple[bool, int]:
+    """One transaction that writes first: add, count (this request included), then undo when over."""
+    now = now_ms()
+    entry = f"{now}-{member}"
+    pipe = r.pipeline(transaction=True)
+    pipe.zremrangebyscore(key, 0, now - window_ms).zadd(key, {entry: now}).zcard(key).pexpire(key, window_ms)
+    if pipe.execute()[2] > limit:
+        r.zrem(key, entry)  # until this runs, the refused request counts against the others
+        return False, 0
+    return True, 0
+
+
+def incr_fixed_window(r: redis.Redis, key: str, member: str, limit: int, window_ms: int) -> tuple[bool, int]:
+    """A fixed window needs no script: INCR answers the count with this request in it."""
+    window_key = f"{key}:{now_ms() // window_ms}"
+    pipe = r.pipeline(transaction=True)
+    count = pipe.incr(window_key).pexpire(window_key, window_ms, nx=True).execute()[0]
+    return count <= limit, 0
+
+
+def watch_retry(r: redis.Redis, key: str, member: str, limit: int, window_ms: int) -> tuple[bool, int]:
+    """Optimistic: read under WATCH, write in MULTI; EXEC fails if another client wrote first, so retry."""
+    retries, deadline = 0, time.monotonic() + 60
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                now = now_ms()
+                if pipe.zcount(key, f"({now - window_ms}", "+inf") >= limit:
+                    return False, retries  # leaving the block sends UNWATCH
+                pipe.multi()
+                pipe.zremrangebyscore(key, 0, now - window_ms).zadd(key, {f"{now}-{member}": now})
+                pipe.pexpire(key, window_ms).execute()
+                return True, retries
+            except redis.WatchError:
+                retries += 1
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"WATCH gave up after {retries} retries") from None
+
+
+WITHOUT_LUA = {
+    "separate commands": separate_commands,
+    "MULTI/EXEC, split": split_multi,
+    "MULTI/EXEC, one": one_multi,
+    "INCR, fixed window": incr_fixed_window,
+    "WATCH": watch_retry,
+}
+
+
 def _decider(r: redis.Redis, method: str, limit: int, window_s: float):
     """``decide(name, member) -> (allowed, retries)`` for one method, on this connection."""
     window_ms = round(window_s * 1000)
@@ -72,43 +154,8 @@ def _decider(r: redis.Redis, method: str, limit: int, window_s: float):
     if method == "Lua classic":
         script = scripts.load(r, CLASSIC)
         return lambda name, member: (script(keys=[bench_key(name)], args=[window_s, limit, now_ms()]) == 1, 0)
-
-    def separate(name: str, member: str) -> tuple[bool, int]:
-        key, now = bench_key(name), now_ms()
-        r.zremrangebyscore(key, 0, now - window_ms)
-        if r.zcard(key) >= limit:
-            return False, 0
-        r.zadd(key, {f"{now}-{member}": now})
-        r.pexpire(key, window_ms)
-        return True, 0
-
-    def multi_exec(name: str, member: str) -> tuple[bool, int]:
-        key, now = bench_key(name), now_ms()
-        pipe = r.pipeline(transaction=True)
-        if pipe.zremrangebyscore(key, 0, now - window_ms).zcard(key).execute()[1] >= limit:
-            return False, 0
-        pipe.zadd(key, {f"{now}-{member}": now}).pexpire(key, window_ms).execute()
-        return True, 0
-
-    def watch(name: str, member: str) -> tuple[bool, int]:
-        key, retries, deadline = bench_key(name), 0, time.monotonic() + 60
-        with r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    now = now_ms()
-                    if pipe.zcount(key, f"({now - window_ms}", "+inf") >= limit:
-                        return False, retries  # leaving the block sends UNWATCH
-                    pipe.multi()
-                    pipe.zremrangebyscore(key, 0, now - window_ms).zadd(key, {f"{now}-{member}": now})
-                    pipe.pexpire(key, window_ms).execute()
-                    return True, retries
-                except redis.WatchError:
-                    retries += 1
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"WATCH gave up after {retries} retries") from None
-
-    return {"separate commands": separate, "MULTI/EXEC": multi_exec, "WATCH": watch}[method]
+    variant = WITHOUT_LUA[method]
+    return lambda name, member: variant(r, bench_key(name), member, limit, window_ms)
 
 
 def _race_client(redis_url, method, names, calls, limit, window_s, number, sync, ready=None) -> list:

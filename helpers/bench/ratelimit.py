@@ -8,7 +8,9 @@
   either side of window edges) through all four algorithms and the exact oracle;
 * ``memory_per_key``: MEMORY USAGE of one key per algorithm as the limit grows;
 * ``decisions_per_second`` (one connection, latency percentiles) and
-  ``aggregate_processes`` (k processes on distinct keys).
+  ``aggregate_processes`` (k processes on distinct keys);
+* ``refusals``: what every algorithm answers, under each policy, when Redis says no
+  (a full server, a busy one, a stopped one), beside the classic script without flags.
 
 The PostgreSQL sliding log is ``helpers.baselines.ratelimit``. Each experiment returns
 a pandas DataFrame; ``claims_table`` lines the figures up against the notebook's
@@ -20,6 +22,7 @@ Keys are ``RateLimiter`` keys under the workshop prefix
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -29,7 +32,7 @@ import numpy as np
 import pandas as pd
 import redis
 
-from helpers import bounds, scripts
+from helpers import bounds, scripts, servers
 from helpers.baselines import ratelimit as ratelimit_sql
 from helpers.baselines.sql import SqlBaseline
 from helpers.bench import claims, timing
@@ -50,6 +53,96 @@ from helpers.bench.race import now_ms as client_clock_ms
 from helpers.bench.sizes import settings
 from helpers.clients import client_from_url, url_of
 from helpers.ratelimit import ALGORITHMS, RateLimiter, sliding_window_oracle
+
+CONDITIONS = ("full (maxmemory, noeviction)", "busy (another script runs)", "stopped")
+
+
+def refusals(*, busy_ms: int = 2_000, timeout_s: float = 0.2) -> pd.DataFrame:
+    """Every algorithm's ``RateLimiter``, failing closed and open, when a throwaway Redis says no.
+
+    In turn the server is full (``maxmemory`` 1 byte, ``noeviction``: every write refused),
+    busy (another client's ``busy_loop`` runs past ``busy-reply-threshold``, 100 ms here:
+    every command gets BUSY) and stopped. One row per condition, algorithm and policy:
+    what ``hit`` answered, whether it was ``degraded`` (the policy decided) and how long the
+    answer took. On the full server the classic script (no ``#!lua`` flags) is called too:
+    its first write, ZREMRANGEBYSCORE, is not refused, and after it its ZADD goes through.
+    ``keys_written`` counts the keys that appeared on the full server, per row.
+    """
+    bounds.integer("busy_ms", busy_ms, 500, 10_000)
+    server = servers.start_redis_binary(extra_args=("--busy-reply-threshold", "100"))
+    rows: list[dict] = []
+    try:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        limiters = {
+            (algorithm, policy): RateLimiter(client, 3, 60, algorithm, on_error=policy, timeout_s=timeout_s)
+            for algorithm in sorted(ALGORITHMS)
+            for policy in ("closed", "open")
+        }
+        for limiter in limiters.values():
+            limiter.hit("warm")  # each script is in the server's cache before the server says no
+
+        def decide(condition: str, hit, algorithm: str, policy: str) -> None:
+            before = client.dbsize() if condition == full else 0
+            started = time.perf_counter()
+            allowed, degraded = hit()
+            answered_ms = (time.perf_counter() - started) * 1000
+            wrote = condition == full and client.dbsize() != before
+            row = {"condition": condition, "algorithm": algorithm, "on_error": policy, "allowed": allowed}
+            rows.append(row | {"degraded": degraded, "answered_ms": answered_ms, "wrote": wrote})
+
+        no_flags = client.register_script(scripts.source(CLASSIC).split("\n", 1)[1])  # without its #!lua line
+        classic_key, now = bench_key("refusals:classic"), client_clock_ms()
+
+        def classic_hit() -> tuple[bool, bool]:
+            return no_flags(keys=[classic_key], args=[60, 3, now]) == 1, False
+
+        full = CONDITIONS[0]
+        client.config_set("maxmemory", 1)
+        try:
+            for (algorithm, policy), limiter in limiters.items():
+                decide(full, functools.partial(_as_pair, limiter, "full"), algorithm, policy)
+            no_flags.sha = client.script_load(no_flags.script)  # loading is allowed at maxmemory
+            decide(full, classic_hit, "classic script without #!lua", "-")
+        finally:
+            client.config_set("maxmemory", 0)
+
+        slow = scripts.load(redis.Redis.from_url(server.url), "busy_loop")
+        spinning = threading.Thread(target=lambda: slow(args=[busy_ms]), daemon=True)
+        spinning.start()
+        _wait_for_busy(server.url)
+        for (algorithm, policy), limiter in limiters.items():
+            decide(CONDITIONS[1], functools.partial(_as_pair, limiter, "busy"), algorithm, policy)
+        spinning.join(timeout=busy_ms / 1000 + 10)
+
+        server.stop()
+        for (algorithm, policy), limiter in limiters.items():
+            decide(CONDITIONS[2], functools.partial(_as_pair, limiter, "stopped"), algorithm, policy)
+    finally:
+        server.stop()
+    return pd.DataFrame(rows)
+
+
+def _as_pair(limiter: RateLimiter, key: str) -> tuple[bool, bool]:
+    decision = limiter.hit(key)
+    return decision.allowed, decision.degraded
+
+
+def _wait_for_busy(url: str, timeout: float = 10.0) -> None:
+    """Return once the server answers BUSY (the other client's script is past the threshold)."""
+    probe = redis.Redis.from_url(url, socket_timeout=2)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                probe.ping()
+            except redis.ResponseError as error:
+                if str(error).startswith("BUSY"):
+                    return
+                raise
+            time.sleep(0.02)
+        raise RuntimeError("the server never answered BUSY: is the script running?")
+    finally:
+        probe.close()
 
 
 def _max_in_window(times_ms, window_ms: int) -> int:
@@ -334,13 +427,24 @@ def _figure(frame: pd.DataFrame | None, column: str, **where) -> float:
     return float(values.sum()) if len(values) else float("nan")
 
 
+def _best_sql(sql_decisions: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The row the claims compare with: the PL/pgSQL call at PostgreSQL's default durability if measured."""
+    if sql_decisions is None or "method" not in sql_decisions.columns:
+        return sql_decisions
+    function = sql_decisions[
+        (sql_decisions.method == ratelimit_sql.FUNCTION_CALL) & (sql_decisions.synchronous_commit == "on")
+    ]
+    return function if len(function) else sql_decisions.head(1)
+
+
 def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, aggregate: pd.DataFrame,
                  sql_race: pd.DataFrame | None = None, sql_decisions=None) -> pd.DataFrame:  # fmt: skip
     """Notebook 03's claims, their targets, the Redis figures and PostgreSQL's beside them.
 
     ``race`` and ``sql_race`` are ``race_summary`` tables, ``decisions`` and
     ``aggregate`` come from ``decisions_per_second`` and ``aggregate_processes``,
-    ``sql_decisions`` from ``sql_decisions_per_second``. ``met`` is
+    ``sql_decisions`` from ``sql_decisions_per_second`` (one or more rows: the claims use the
+    PL/pgSQL call at ``synchronous_commit=on`` when it is there). ``met`` is
     printed, never asserted: benchmarks here do not pass or fail.
     """
     rate = _figure(decisions, "decisions_per_s", algorithm="sliding_log")
@@ -355,9 +459,10 @@ def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, aggregate: pd.Data
         return _figure(sql_race, "over_admitted_trials", method=method)
 
     pg = "PostgreSQL"
+    sql_best = _best_sql(sql_decisions)
     rows = [
-        ("decisions", rate, {pg: _figure(sql_decisions, "decisions_per_s")}),
-        ("decision p99", p99, {pg: _figure(sql_decisions, "p99_ms")}),
+        ("decisions", rate, {pg: _figure(sql_best, "decisions_per_s")}),
+        ("decision p99", p99, {pg: _figure(sql_best, "p99_ms")}),
         ("aggregate", best.decisions_per_s, {pg: np.nan}),
         ("over-admitted", over, {pg: sql_over(ratelimit_sql.ADVISORY_LOCK)}),
     ]
@@ -408,17 +513,35 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
     aggregate = aggregate_processes(url, c.ratelimit_processes, seconds=c.ratelimit_process_seconds)
     show("Aggregate decisions per second, processes", aggregate)
     sql = race | {"trials": c.ratelimit_sql_trials}
-    sql_race = race_summary(*(sql_race_trials(db, **sql, lock=lock) for lock in (False, True)))
+    sql_race = race_summary(
+        *(sql_race_trials(db, **sql, lock=lock) for lock in (False, True)),
+        sql_race_trials(db, **sql, function=True),
+    )
     show(f"Race on {db.label}", sql_race)
-    sql_decisions = sql_decisions_per_second(db, calls=c.ratelimit_sql_calls)
+    sql_decisions = sql_designs(db, calls=c.ratelimit_sql_calls)
     show(f"Decisions per second on {db.label}, one connection", sql_decisions)
+    show("When Redis says no (throwaway servers)", refusals().drop(columns="answered_ms"))
     show("Claims against figures", claims_table(summary, decisions, aggregate, sql_race, sql_decisions))
     print(f"\n(ratelimit benchmark: {time.perf_counter() - started:.1f} s)")
 
 
 # The PostgreSQL sliding log (helpers.baselines.ratelimit), raced and timed like the Redis one.
-def _sql_method(lock: bool) -> str:
+def _sql_method(lock: bool, function: bool = False) -> str:
+    if function:
+        return ratelimit_sql.FUNCTION_CALL
     return ratelimit_sql.ADVISORY_LOCK if lock else ratelimit_sql.NO_LOCK
+
+
+def _sql_decider(db: SqlBaseline, table: str, lock: bool, function: bool):
+    """``decide(conn, key, limit, window_ms) -> bool``: the statements (lock or not), or the function."""
+    if function:
+        name = ratelimit_sql.create_function(db, table)
+        return lambda conn, key, limit, window_ms: ratelimit_sql.hit_function(
+            conn, key, limit, window_ms, function=name
+        )
+    return lambda conn, key, limit, window_ms: ratelimit_sql.hit(
+        conn, key, limit, window_ms, lock, table=table
+    )
 
 
 def sql_race_trials(
@@ -430,14 +553,19 @@ def sql_race_trials(
     limit: int,
     window_ms: int = 60_000,
     lock: bool = True,
+    function: bool = False,
 ) -> pd.DataFrame:
     """``clients`` threads, one connection each, send ``calls_per_client`` requests to one fresh
     key per trial, released together by a barrier; one row per trial (admitted, over the limit).
+
+    ``function`` decides with the PL/pgSQL function (which always takes the lock) instead of
+    the statements.
     """
     for what, value in (("trials", trials), ("clients", clients), ("calls_per_client", calls_per_client),
                         ("limit", limit), ("window_ms", window_ms)):  # fmt: skip
         bounds.at_least(what, value)
     table = ratelimit_sql.create_table(db)
+    decide = _sql_decider(db, table, lock, function)
     barrier = threading.Barrier(clients)
     connections = [db.connect() for _ in range(clients)]
 
@@ -448,8 +576,7 @@ def sql_race_trials(
                 barrier.wait(timeout=60)
                 started = time.perf_counter()
                 admitted = sum(
-                    ratelimit_sql.hit(conn, f"race:{trial}", limit, window_ms, lock, table=table)
-                    for _ in range(calls_per_client)
+                    decide(conn, f"race:{trial}", limit, window_ms) for _ in range(calls_per_client)
                 )
                 done.append((admitted, time.perf_counter() - started))
             return done
@@ -463,24 +590,46 @@ def sql_race_trials(
     finally:
         for conn in connections:
             conn.close()
+        ratelimit_sql.drop_function(db)
         db.execute(f"DROP TABLE IF EXISTS {table}")
     rows = []
     for trial in range(trials):
         admitted, seconds = sum(x[trial][0] for x in results), max(x[trial][1] for x in results)
-        rows.append((db.label, _sql_method(lock), "threads", trial, clients, clients * calls_per_client,
+        method = _sql_method(lock, function)
+        rows.append((db.label, method, "threads", trial, clients, clients * calls_per_client,
                      admitted, limit, admitted - limit, 0, seconds))  # fmt: skip
     columns = ["system", "method", "runner", "trial", "clients", "calls", "admitted", "limit", "over"]
     columns += ["retries", "seconds"]
     return pd.DataFrame(rows, columns=columns)
 
 
+def sql_designs(db: SqlBaseline, *, calls: int) -> pd.DataFrame:
+    """``sql_decisions_per_second`` for the statements and the function, and the function with
+    ``synchronous_commit=off`` (what Redis without persistence promises is closer to that)."""
+    runs = [
+        sql_decisions_per_second(db, calls=calls),
+        sql_decisions_per_second(db, calls=calls, function=True),
+        sql_decisions_per_second(db, calls=calls, function=True, synchronous_commit="off"),
+    ]
+    return pd.concat(runs, ignore_index=True)
+
+
 def sql_decisions_per_second(
-    db: SqlBaseline, *, calls: int, limit: int = 100, window_ms: int = 60_000, keys: int = 1_000
+    db: SqlBaseline,
+    *,
+    calls: int,
+    limit: int = 100,
+    window_ms: int = 60_000,
+    keys: int = 1_000,
+    function: bool = False,
+    synchronous_commit: str | None = None,
 ) -> pd.DataFrame:
     """Decisions/s and latency percentiles from one connection, one decision per call, with the lock.
 
     Requests go round-robin to ``keys`` keys (as the Redis figure does): with
-    the defaults every one is allowed until a key has had ``limit``.
+    the defaults every one is allowed until a key has had ``limit``. ``function`` decides with
+    one PL/pgSQL call instead of the statements; ``synchronous_commit`` (``"on"``, ``"off"``)
+    is set for this connection only, and read back into the row.
     """
     bounds.at_least("calls", calls)
     bounds.at_least("keys", keys)
@@ -488,19 +637,23 @@ def sql_decisions_per_second(
     conn = db.connect()
     allowed = []
     try:
+        decide = _sql_decider(db, table, True, function)
+        if synchronous_commit is not None:
+            conn.execute("SELECT set_config('synchronous_commit', %s, false)", (synchronous_commit,))
+        setting = conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0]
         names = [f"rate:{i % keys}" for i in range(calls)]
         for name in names[: min(200, calls)]:
-            ratelimit_sql.hit(conn, "warmup:" + name, limit, window_ms, table=table)
+            decide(conn, "warmup:" + name, limit, window_ms)
         started = time.perf_counter()
         samples = timing.time_calls(
-            lambda name: allowed.append(ratelimit_sql.hit(conn, name, limit, window_ms, table=table)),
-            names,
-            warmup=0,
+            lambda name: allowed.append(decide(conn, name, limit, window_ms)), names, warmup=0
         )
         seconds = time.perf_counter() - started
     finally:
         conn.close()
+        ratelimit_sql.drop_function(db)
         db.execute(f"DROP TABLE IF EXISTS {table}")
-    row = {"system": db.label, "method": ratelimit_sql.ADVISORY_LOCK, "calls": calls, "allowed": sum(allowed)}
-    row |= {"seconds": seconds, "decisions_per_s": timing.rate(calls, seconds), **timing.summarize(samples)}
+    row = {"system": db.label, "method": _sql_method(True, function), "synchronous_commit": setting}
+    row |= {"calls": calls, "allowed": sum(allowed), "seconds": seconds}
+    row |= {"decisions_per_s": timing.rate(calls, seconds), **timing.summarize(samples)}
     return pd.DataFrame([row])

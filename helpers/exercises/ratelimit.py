@@ -3,13 +3,17 @@
 In the notebook: ``from helpers.exercises import ratelimit as check``, then
 
 1. ``check.fixed_window_hit(r, fixed_window_hit)``: a fixed-window limiter, one EVAL per decision;
-2. ``check.token_bucket_hit(r, token_bucket_hit)``: a token bucket that allows bursts.
+2. ``check.token_bucket_hit(r, token_bucket_hit)``: a token bucket that allows bursts;
+3. ``check.hit_without_lua(r, hit_without_lua)``: a sliding log with no script that still
+   never over-admits (one MULTI/EXEC that writes first).
 
 Each replays a fixed trace, with its own ``now_ms``, for two clients, through the
 learner's function and through an exact oracle in Python, and compares every decision.
 When the learner's decisions match a known mistake (off by one, no cap on the bucket...)
-the message names it. Each decision must be one script call (EVAL/EVALSHA/FCALL):
-a separate read and write would race (section 2 of the notebook).
+the message names it. In 1 and 2 each decision must be one script call (EVAL/EVALSHA/FCALL):
+a separate read and write would race (section 2 of the notebook). In 3 no script may be
+sent, and the race is made deterministic: another client's request runs between each two
+of the learner's round trips.
 
 Each returns a ``helpers.exercises.checker.Verdict``; solutions are in ``notebooks/solutions/03_*.py``.
 """
@@ -23,6 +27,7 @@ from fractions import Fraction
 import redis
 
 from helpers.exercises.checker import (
+    SCRIPT_COMMANDS,
     NotDone,
     Recorder,
     Wrong,
@@ -31,7 +36,7 @@ from helpers.exercises.checker import (
     not_one_script,
 )
 
-__all__ = ["fixed_window_hit", "token_bucket_hit"]
+__all__ = ["fixed_window_hit", "hit_without_lua", "token_bucket_hit"]
 
 START_MS = 1_000_000  # the trace's clock: a multiple of every window used
 LUA_FALSE = (
@@ -313,3 +318,144 @@ def _token_bucket(r: redis.Redis, fn, prefix: str) -> str:
         f"allowed): bursts up to {BURST}, then {RATE_PER_S} per second, costs counted, one script call each."
         + note
     )
+
+
+# --- 3. a sliding log without Lua ---------------------------------------------------
+SAFE_LIMIT, SAFE_WINDOW_MS = 3, 1_000
+HOT_REQUESTS = 6  # requests of the race, each with another client's request between its round trips
+READS = {
+    "ZCARD",
+    "ZCOUNT",
+    "ZRANGE",
+    "ZRANGEBYSCORE",
+    "ZREVRANGE",
+    "ZREVRANGEBYSCORE",
+    "ZSCAN",
+    "GET",
+    "LLEN",
+}
+
+
+def hit_without_lua(r: redis.Redis, fn: object) -> object:
+    """``hit_without_lua(r, key, limit, window_ms, now_ms, member) -> bool``: no script, never over."""
+    return evaluate(r, fn, name="hit_without_lua", scratch="hit-without-lua", body=_without_lua)
+
+
+def without_lua_trace(seed: int = 11) -> list[Request]:
+    """Two clients: a burst past the limit, entries that age out of the window, then random requests."""
+    rng = random.Random(seed)
+    trace = [(START_MS + i * 50, "user:1", 1) for i in range(6)]  # 3 allowed, 3 refused
+    trace += [(START_MS + 1_020 + i * 100, "user:1", 1) for i in range(4)]  # the first ones have aged out
+    trace += [(START_MS + 1_100 + i, "user:2", 1) for i in range(4)]  # another client: its own log
+    trace += [
+        (START_MS + 3_000 + rng.randrange(0, 4_000), rng.choice(["user:1", "user:2"]), 1) for _ in range(30)
+    ]
+    return sorted(trace)
+
+
+def _without_lua(r: redis.Redis, fn, prefix: str) -> str:
+    from helpers.ratelimit import sliding_window_oracle
+
+    trace = without_lua_trace()
+    recorder = Recorder(r)
+    decisions = []
+    for i, (now, client, _) in enumerate(trace):
+        shown = f"hit_without_lua(r, key, {SAFE_LIMIT}, {SAFE_WINDOW_MS}, {now}, 'req-{i}')"
+        answer = attempt(
+            fn, recorder, prefix + client, SAFE_LIMIT, SAFE_WINDOW_MS, now, f"req-{i}", shown=shown
+        )
+        if answer is None and i == 0:
+            raise NotDone
+        if answer is None or not isinstance(answer, (bool, int)):
+            raise Wrong(f"{shown} returned {answer!r}: return True (allowed) or False.")
+        decisions.append(bool(answer))
+    scripts = [c for c in recorder.commands() if c in SCRIPT_COMMANDS]
+    if scripts:
+        raise Wrong(f"you sent {scripts[0]}: this time, no script. Use MULTI/EXEC (r.pipeline()).")
+    expected = [False] * len(trace)
+    for client in ("user:1", "user:2"):
+        positions = [i for i, (_, c, _) in enumerate(trace) if c == client]
+        oracle = sliding_window_oracle([trace[i][0] for i in positions], SAFE_LIMIT, SAFE_WINDOW_MS)
+        for i, allowed in zip(positions, oracle):
+            expected[i] = allowed
+
+    def describe(i, request, mine, right):
+        now, client, _ = request
+        recent = sum(
+            1 for (t, c, _), ok in zip(trace[:i], expected[:i]) if c == client and ok and t > now - 1_000
+        )
+        return (
+            f"request {i + 1} ({client} at now_ms={now}): you {'allowed' if mine else 'refused'} it; "
+            f"{recent} of {client}'s requests were allowed in the second before it, so a limit of "
+            f"{SAFE_LIMIT} {'allows' if right else 'refuses'} it."
+        )
+
+    mistakes = [
+        (
+            _counting_refused(trace),
+            "A refused request still counts: remove its entry (ZREM) when over the limit.",
+        )
+    ]
+    _verdict(decisions, expected, mistakes, _first_difference(trace, decisions, expected, describe))
+
+    admitted = _race(r, fn, prefix + "hot")
+    if admitted > SAFE_LIMIT:
+        raise Wrong(
+            f"every decision of the trace was right, but in the race {admitted} requests got in for a limit "
+            f"of {SAFE_LIMIT}: another client decided between two of your round trips, on the same count. "
+            "Make the write and the count one MULTI/EXEC: add this request first, count with it in, and "
+            "remove it again when the count is over the limit (or WATCH the key and retry when EXEC fails)."
+        )
+    if admitted < SAFE_LIMIT:
+        raise Wrong(
+            f"in the race only {admitted} requests got in for a limit of {SAFE_LIMIT}: refuse none too many."
+        )
+    forever = _never_expiring(r, prefix)
+    if forever:
+        raise Wrong(f"every decision was right, but {forever[0]} never expires: PEXPIRE it by the window.")
+    return (
+        f"hit_without_lua made all {len(trace)} decisions of the trace as a sliding log does, with no "
+        f"script, and in the race (another client's request between each two of your round trips) "
+        f"exactly {SAFE_LIMIT} got in."
+    )
+
+
+def _counting_refused(trace: list[Request]) -> list[bool]:
+    """The decisions of a log that keeps refused requests too (add, count, but never remove)."""
+    decisions, logs = [], {}
+    for now, client, _ in trace:
+        log = [t for t in logs.get(client, []) if t > now - SAFE_WINDOW_MS] + [now]
+        logs[client] = log
+        decisions.append(len(log) <= SAFE_LIMIT)
+    return decisions
+
+
+def _race(r: redis.Redis, fn, key: str) -> int:
+    """The learner's requests on one key, another client's request run right after each one's first read.
+
+    The other client is the learner's own function on a plain connection, so the two race
+    on the same logic: a count read in one round trip and a write sent in the next let
+    both in on the same count; a count read inside the MULTI that also writes cannot be.
+    Returns how many got in, the learner's and the other client's together.
+    """
+    now = START_MS + 100_000
+    others = {"armed": False, "sent": 0, "admitted": 0}
+
+    def between(how, args) -> None:
+        if not others["armed"] or str(args[0]).upper() not in READS:
+            return
+        others["armed"] = False  # once per request of the learner, so a retrying answer (WATCH) ends
+        others["sent"] += 1
+        member = f"other-{others['sent']}"
+        shown = (
+            f"the other client's hit_without_lua(r, key, {SAFE_LIMIT}, {SAFE_WINDOW_MS}, {now}, {member!r})"
+        )
+        others["admitted"] += bool(attempt(fn, r, key, SAFE_LIMIT, SAFE_WINDOW_MS, now, member, shown=shown))
+
+    recorder = Recorder(r, after=between)
+    mine = 0
+    for i in range(HOT_REQUESTS):
+        others["armed"] = True
+        shown = f"hit_without_lua(r, key, {SAFE_LIMIT}, {SAFE_WINDOW_MS}, {now}, 'hot-{i}')"
+        mine += bool(attempt(fn, recorder, key, SAFE_LIMIT, SAFE_WINDOW_MS, now, f"hot-{i}", shown=shown))
+    return mine + others["admitted"]

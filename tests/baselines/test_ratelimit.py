@@ -94,3 +94,36 @@ def test_bad_sizes_are_value_errors_and_create_no_table(db, call):
     with pytest.raises(ValueError):
         call(db)
     assert db.tables() == []
+
+
+# --- the same limiter as one PL/pgSQL function call -------------------------------------------
+
+
+def test_the_function_decides_as_the_statements_do_and_logs_only_what_it_allows(db, log_table):
+    function = rs.create_function(db, log_table)
+    conn = db.connect()
+    try:
+        assert [rs.hit_function(conn, "a", 3, 60_000) for _ in range(5)] == [True] * 3 + [False] * 2
+        assert [rs.hit_function(conn, "b", 1, 60_000) for _ in range(2)] == [True, False]
+    finally:
+        conn.close()
+        rs.drop_function(db, function)
+    assert rows(db, log_table, "a") == 3 and rows(db, log_table, "b") == 1
+
+
+def test_the_function_admits_exactly_the_limit_in_every_trial_and_leaves_nothing(db):
+    frame = experiments.sql_race_trials(db, trials=4, clients=8, calls_per_client=5, limit=4, function=True)
+    assert (frame.method == rs.FUNCTION_CALL).all()
+    assert (frame.admitted == 4).all()
+    assert db.tables() == []
+    assert db.execute("SELECT count(*) FROM pg_proc WHERE proname = %s", (rs.FUNCTION,)).fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("setting", ["off", "on"])
+def test_decisions_per_second_by_function_runs_with_the_durability_asked_for(db, setting):
+    frame = experiments.sql_decisions_per_second(
+        db, calls=40, keys=4, function=True, synchronous_commit=setting
+    )
+    row = frame.iloc[0]
+    assert row.method == rs.FUNCTION_CALL and row.synchronous_commit == setting and row.allowed == 40
+    assert db.tables() == []

@@ -207,3 +207,20 @@ def test_cleanup_never_cascades_into_an_object_of_yours(db):
     finally:
         db.execute("DROP VIEW IF EXISTS learner_depends")
         db.cleanup()
+
+
+def test_cleanup_drops_workshop_functions_that_take_arguments_and_keeps_yours(db):
+    db.execute("CREATE FUNCTION workshop_add(a integer, b text) RETURNS integer LANGUAGE sql AS 'SELECT a'")
+    db.execute("CREATE FUNCTION learner_add(a integer) RETURNS integer LANGUAGE sql AS 'SELECT a'")
+    try:
+        db.cleanup()
+        names = {
+            name
+            for (name,) in db.execute(
+                "SELECT proname FROM pg_proc WHERE proname IN ('workshop_add', 'learner_add')"
+            )
+        }
+        assert names == {"learner_add"}
+    finally:
+        db.execute("DROP FUNCTION IF EXISTS learner_add(integer)")
+        db.execute("DROP FUNCTION IF EXISTS workshop_add(integer, text)")

@@ -90,12 +90,29 @@ def test_every_method_gives_one_row_per_trial_and_never_admits_fewer_than_the_li
     assert (frame.calls == 30).all() and (frame.limit == 4).all()
     assert (frame.admitted >= 4).all() and (frame.admitted <= 30).all()
     assert (frame.over == frame.admitted - 4).all()
-    if method in ("WATCH", "Lua"):
-        assert (frame.over == 0).all()  # exact: optimistic with retries, or atomic
+    if method in ("MULTI/EXEC, one", "INCR, fixed window", "WATCH", "Lua"):
+        assert (frame.over == 0).all()  # exact: one transaction, optimistic with retries, or a script
     if method != "WATCH":
         assert (frame.retries == 0).all()
     assert (frame.seconds > 0).all()
     assert workshop_keys(r) == []
+
+
+def test_the_one_multi_variant_removes_the_entry_of_a_refused_request(r):
+    key = race.bench_key("one-multi-undo")
+    decisions = [race.one_multi(r, key, f"m{i}", 3, 60_000) for i in range(5)]
+    assert [allowed for allowed, _ in decisions] == [True, True, True, False, False]
+    assert r.zcard(key) == 3  # the two refused requests left nothing behind
+    r.unlink(key)
+
+
+def test_the_incr_variant_counts_per_clock_aligned_window(r):
+    key = race.bench_key("incr-window")
+    decisions = [race.incr_fixed_window(r, key, f"m{i}", 2, 60_000)[0] for i in range(4)]
+    assert decisions == [True, True, False, False]
+    (window_key,) = r.scan_iter(match=key + ":*")
+    assert 0 < r.pttl(window_key) <= 60_000
+    r.unlink(window_key)
 
 
 def test_the_lua_sliding_log_admits_exactly_the_limit_in_every_trial_of_heavy_contention(r, redis_url):
@@ -268,3 +285,17 @@ def test_command_line_ratelimit_ci_run_prints_every_table(r, db):
     assert "from REDIS_URL" in run.stdout and "from DATABASE_URL" in run.stdout
     assert workshop_keys(r) == []
     assert db.tables() == []
+
+
+# --- when Redis says no ---------------------------------------------------------------------------
+
+
+def test_refusals_leave_every_limiter_to_its_policy_and_only_the_flagless_script_writes():
+    frame = rb.refusals(busy_ms=1_000)
+    limiters = frame[frame.on_error != "-"]
+    assert set(limiters.condition) == set(rb.CONDITIONS)
+    assert len(limiters) == len(rb.CONDITIONS) * 4 * 2  # conditions x algorithms x policies
+    assert limiters.degraded.all() and (limiters.allowed == (limiters.on_error == "open")).all()
+    assert not limiters.wrote.any()
+    (classic,) = frame[frame.on_error == "-"].itertuples()
+    assert classic.allowed and classic.wrote and not classic.degraded  # past maxmemory

@@ -39,6 +39,7 @@ EXERCISES = [  # (check, solution file, function name)
     (streams_exercises.settle, "02_settle", "settle"),
     (ratelimit_exercises.fixed_window_hit, "03_fixed_window", "fixed_window_hit"),
     (ratelimit_exercises.token_bucket_hit, "03_token_bucket", "token_bucket_hit"),
+    (ratelimit_exercises.hit_without_lua, "03_hit_without_lua", "hit_without_lua"),
     (production_exercises.players_that_fit, "04_players_that_fit", "players_that_fit"),
 ]
 IDS = [name for _, _, name in EXERCISES]
@@ -379,6 +380,50 @@ def bucket_ignoring_cost(r, key, rate_per_s, burst, now_ms, cost=1):
     return r.eval(BUCKET, 1, key, rate_per_s, burst, now_ms, 1) == 1
 
 
+def count_then_write_in_two_transactions(r, key, limit, window_ms, now_ms, member):
+    pipe = r.pipeline(transaction=True)
+    if pipe.zremrangebyscore(key, "-inf", now_ms - window_ms).zcard(key).execute()[1] >= limit:
+        return False
+    pipe.zadd(key, {member: now_ms}).pexpire(key, window_ms).execute()
+    return True
+
+
+def count_then_write_in_separate_commands(r, key, limit, window_ms, now_ms, member):
+    r.zremrangebyscore(key, "-inf", now_ms - window_ms)
+    if r.zcard(key) >= limit:
+        return False
+    r.zadd(key, {member: now_ms})
+    r.pexpire(key, window_ms)
+    return True
+
+
+def one_multi_that_keeps_the_refused(r, key, limit, window_ms, now_ms, member):
+    pipe = r.pipeline(transaction=True)
+    pipe.zremrangebyscore(key, "-inf", now_ms - window_ms).zadd(key, {member: now_ms}).zcard(key)
+    return pipe.pexpire(key, window_ms).execute()[2] <= limit
+
+
+def a_script_after_all(r, key, limit, window_ms, now_ms, member):
+    return r.eval("return 1", 1, key) == 1
+
+
+def watch_and_retry(r, key, limit, window_ms, now_ms, member):
+    def transaction(pipe):
+        pipe.zremrangebyscore(key, "-inf", now_ms - window_ms)
+        room = pipe.zcard(key) < limit
+        pipe.multi()
+        if room:
+            pipe.zadd(key, {member: now_ms}).pexpire(key, window_ms)
+        return room
+
+    return r.transaction(transaction, key, value_from_callable=True)
+
+
+def test_watch_with_retries_is_also_a_limiter_without_lua_that_holds(r):
+    verdict = ratelimit_exercises.hit_without_lua(r, watch_and_retry)
+    assert verdict.ok, verdict.message
+
+
 # --- wrong answers: notebook 04 (the memory budget; the other two need no Redis, see the end) ---------
 def sample_fit(members: int, name=lambda i, length: f"p:{i}".ljust(length, "x"), answer=None, where=None):
     """A learner's players_that_fit: a sample board of ``members``, measured, projected by ``answer``."""
@@ -404,6 +449,18 @@ fit_with_a_sample_outside_key = sample_fit(5_000, where=workshop_key("memory", "
 
 
 WRONG = [  # (check, a realistic wrong answer, what its message must say)
+    (
+        ratelimit_exercises.hit_without_lua,
+        count_then_write_in_two_transactions,
+        "4 requests got in for a limit of 3",
+    ),
+    (
+        ratelimit_exercises.hit_without_lua,
+        count_then_write_in_separate_commands,
+        "4 requests got in for a limit of 3",
+    ),
+    (ratelimit_exercises.hit_without_lua, one_multi_that_keeps_the_refused, "A refused request still counts"),
+    (ratelimit_exercises.hit_without_lua, a_script_after_all, "you sent EVAL: this time, no script"),
     (leaderboard_exercises.record_lap, lap_gt, "the slower lap replaced the best one"),
     (leaderboard_exercises.record_lap, lap_without_ch, "unless you pass CH"),
     (
