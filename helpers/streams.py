@@ -130,7 +130,10 @@ class EventLog:
                     bar.update(len(batch))
                 return ids
             pool = self.redis.connection_pool
-            connection = pool.get_connection()
+            try:
+                connection = pool.get_connection()  # it may find its socket closed, and fail to reconnect
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                raise AppendInterrupted(ids, 0, len(commands), error) from error  # nothing was sent
             in_flight = 0  # commands sent (or being sent) whose replies are not read yet
             try:
                 for batch in batches:

@@ -6,13 +6,14 @@ smooth: after a burst (the limit, unless ARGV[5] says less), requests are let th
 at the sustained rate (limit / period) instead of all at once when a window resets.
 
 KEYS[1]  string holding the TAT, in ms
-ARGV[1]  period, in seconds (a number from 0.001 to 31,622,400: 366 days): the limit refills fully over it
+ARGV[1]  period, in seconds (a number from 0.001 to 31,622,400: 366 days): limit requests per period
 ARGV[2]  limit: requests per period (an integer from 1 to 10^9); the emission interval,
          one request's worth of time, is period / limit
 ARGV[3]  optional: now in ms (an integer up to 10^13); empty means the server's clock (TIME)
 ARGV[4]  optional: cost of this request (an integer from 1 to the limit), default 1
 ARGV[5]  optional: burst, the most requests let through at once after a quiet spell (an
-         integer from 1 to 10^9), default the limit; the tolerance is burst x interval
+         integer from the cost to 10^9), default the limit; the tolerance is burst x interval,
+         and a quiet spell of that long refills it
 
 Returns  {allowed (1/0), remaining, retry_after_ms, reset_ms}; reset_ms is when the
          bucket is full again.
@@ -45,7 +46,7 @@ local new_tat = tat + cost * interval
 local allow_at = new_tat - tolerance
 
 local function requests_left(at)  -- whole requests that fit between at - tolerance and now
-  return math.max(math.floor((now - (at - tolerance)) / interval + EPSILON), 0)
+  return math.max(math.floor((now - (at - tolerance) + EPSILON) / interval), 0)
 end
 if now < allow_at - EPSILON then
   return {0, requests_left(tat), math.ceil(allow_at - now - EPSILON), math.ceil(tat - now - EPSILON)}

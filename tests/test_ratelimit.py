@@ -200,6 +200,13 @@ def test_gcra_with_a_smaller_burst_lets_that_many_through_at_once_then_one_per_i
     assert allowed(run(limiter, "u", [5_000] * 4)) == [True] * 3 + [False]  # after quiet: the burst, not 10
 
 
+def test_gcra_never_says_a_request_remains_when_it_refuses_one(r):
+    limiter = RateLimiter(r, 100, 60, "gcra", burst=1)  # an interval of 600 ms
+    first, second = run(limiter, "u", [10_000_000, 10_000_595])
+    assert first.allowed and not second.allowed
+    assert second.remaining == 0 and second.retry_after_ms == 5  # was: remaining 1 on a refusal
+
+
 def test_gcra_burst_defaults_to_the_limit_and_other_algorithms_refuse_it(r):
     assert allowed(run(RateLimiter(r, 4, 10, "gcra"), "d", [0] * 5)) == [True] * 4 + [False]
     with pytest.raises(ValueError, match="burst is a GCRA parameter"):

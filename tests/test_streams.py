@@ -13,7 +13,15 @@ import redis
 from redis.crc import key_slot
 
 from helpers.clients import client_from_url
-from helpers.streams import EventLog, Worker, WorkerStats, apply_once, ensure_group, validate_event
+from helpers.streams import (
+    AppendInterrupted,
+    EventLog,
+    Worker,
+    WorkerStats,
+    apply_once,
+    ensure_group,
+    validate_event,
+)
 
 GROUP = "svc"
 pytestmark = pytest.mark.timeout(30)  # a regression that loops forever fails, not hangs
@@ -251,6 +259,21 @@ def test_append_many_returns_one_id_per_event_in_log_order(r, log, chunk):
     assert len(ids) == len(events) == len(log)
     assert [stream_id(i) for i in ids] == sorted({stream_id(i) for i in ids})
     assert r.xrange(log.key) == [(i, {"n": str(n)}) for n, i in enumerate(ids)]
+
+
+def test_append_many_that_cannot_get_a_connection_says_nothing_was_sent(r, log, monkeypatch):
+    if not isinstance(r, redis.Redis):
+        pytest.skip("a cluster client appends through its pipeline")
+
+    def closed(*args, **kwargs):
+        raise redis.ConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(r.connection_pool, "get_connection", closed)
+    with pytest.raises(AppendInterrupted) as raised:
+        log.append_many([{"n": 1}, {"n": 2}])
+    monkeypatch.undo()
+    assert raised.value.ids == [] and raised.value.unknown == 0 and raised.value.total == 2
+    assert len(log) == 0
 
 
 def test_append_many_of_nothing_returns_no_ids_and_writes_nothing(r, log):

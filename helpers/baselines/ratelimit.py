@@ -12,8 +12,8 @@ request in one transaction, the textbook way:
 READ COMMITTED gives each statement a fresh snapshot, so once the lock is held
 the count sees every decision committed before it: exact. With ``lock=False``
 step 1 only reads the clock, and two transactions can both count "one left"
-and both insert: the same race as separate Redis commands. It is five round
-trips plus BEGIN and COMMIT, where the Redis script is one.
+and both insert: the same race as separate Redis commands. It is four statements
+plus BEGIN and COMMIT, six round trips, where the Redis script is one.
 
 ``create_function`` writes the same four steps as one PL/pgSQL function, which is
 what a good PostgreSQL engineer ships: ``hit_function`` decides with a single

@@ -11,8 +11,8 @@ methods, each a function below whose source the notebook prints:
   ZADD in another: each is atomic, but the check between them still runs in the client;
 * ``"MULTI/EXEC, one"`` (``one_multi``): the correct transaction: add this request
   first, count, and remove it again when the count is over the limit;
-* ``"INCR, fixed window"`` (``incr_fixed_window``): a fixed window needs no script,
-  INCR answers the new count;
+* ``"INCR, fixed window"`` (``incr_fixed_window``): a fixed window (another algorithm,
+  starting at the key's first request) needs no script: INCR answers the new count;
 * ``"WATCH"`` (``watch_retry``): optimistic: WATCH the key, count, MULTI, ZADD, EXEC,
   and retry when another client changed the key first (retries are counted);
 * ``"Lua classic"``: ``lua/sliding_window_classic.lua``, passed the client's clock;
@@ -97,7 +97,12 @@ def split_multi(r: redis.Redis, key: str, member: str, limit: int, window_ms: in
 
 
 def one_multi(r: redis.Redis, key: str, member: str, limit: int, window_ms: int) -> tuple[bool, int]:
-    """One transaction that writes first: add, count (this request included), then undo when over."""
+    """One transaction that writes first: add, count (this request included), then undo when over.
+
+    It never over-admits. Until its ZREM lands (or for a whole window, if the client dies
+    first) a refused request's entry counts against the others, so near a window's edge it
+    can refuse a request a script would admit.
+    """
     now = now_ms()
     entry = f"{now}-{member}"
     pipe = r.pipeline(transaction=True)
@@ -109,10 +114,13 @@ def one_multi(r: redis.Redis, key: str, member: str, limit: int, window_ms: int)
 
 
 def incr_fixed_window(r: redis.Redis, key: str, member: str, limit: int, window_ms: int) -> tuple[bool, int]:
-    """A fixed window needs no script: INCR answers the count with this request in it."""
-    window_key = f"{key}:{now_ms() // window_ms}"
+    """A fixed window needs no script: INCR answers the count with this request in it.
+
+    The window starts at the key's first request (PEXPIRE ... NX sets it once), so no window
+    edge falls inside a trial; aligned to the clock, two windows would each admit the limit.
+    """
     pipe = r.pipeline(transaction=True)
-    count = pipe.incr(window_key).pexpire(window_key, window_ms, nx=True).execute()[0]
+    count = pipe.incr(key).pexpire(key, window_ms, nx=True).execute()[0]
     return count <= limit, 0
 
 

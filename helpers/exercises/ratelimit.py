@@ -3,17 +3,17 @@
 In the notebook: ``from helpers.exercises import ratelimit as check``, then
 
 1. ``check.fixed_window_hit(r, fixed_window_hit)``: a fixed-window limiter, one EVAL per decision;
-2. ``check.token_bucket_hit(r, token_bucket_hit)``: a token bucket that allows bursts;
-3. ``check.hit_without_lua(r, hit_without_lua)``: a sliding log with no script that still
-   never over-admits (one MULTI/EXEC that writes first).
+2. ``check.hit_without_lua(r, hit_without_lua)``: a sliding log with no script that still
+   never over-admits (one MULTI/EXEC that writes first, or WATCH with retries);
+3. ``check.token_bucket_hit(r, token_bucket_hit)``: a token bucket that allows bursts.
 
 Each replays a fixed trace, with its own ``now_ms``, for two clients, through the
 learner's function and through an exact oracle in Python, and compares every decision.
 When the learner's decisions match a known mistake (off by one, no cap on the bucket...)
-the message names it. In 1 and 2 each decision must be one script call (EVAL/EVALSHA/FCALL):
-a separate read and write would race (section 2 of the notebook). In 3 no script may be
-sent, and the race is made deterministic: another client's request runs between each two
-of the learner's round trips.
+the message names it. In 1 and 3 each decision must be one script call (EVAL/EVALSHA/FCALL):
+a separate read and write would race (section 2 of the notebook). In 2 no script may be
+sent, and the race is made deterministic: with one place left in the window, another
+client's request runs right after each of the learner's round trips in turn.
 
 Each returns a ``helpers.exercises.checker.Verdict``; solutions are in ``notebooks/solutions/03_*.py``.
 """
@@ -200,7 +200,7 @@ def _fixed_window(r: redis.Redis, fn, prefix: str) -> str:
     )
 
 
-# --- 2. token bucket ---------------------------------------------------------------
+# --- 3. token bucket ---------------------------------------------------------------
 RATE_PER_S, BURST = 4, 6
 
 
@@ -320,20 +320,8 @@ def _token_bucket(r: redis.Redis, fn, prefix: str) -> str:
     )
 
 
-# --- 3. a sliding log without Lua ---------------------------------------------------
+# --- 2. a sliding log without Lua ---------------------------------------------------
 SAFE_LIMIT, SAFE_WINDOW_MS = 3, 1_000
-HOT_REQUESTS = 6  # requests of the race, each with another client's request between its round trips
-READS = {
-    "ZCARD",
-    "ZCOUNT",
-    "ZRANGE",
-    "ZRANGEBYSCORE",
-    "ZREVRANGE",
-    "ZREVRANGEBYSCORE",
-    "ZSCAN",
-    "GET",
-    "LLEN",
-}
 
 
 def hit_without_lua(r: redis.Redis, fn: object) -> object:
@@ -398,25 +386,14 @@ def _without_lua(r: redis.Redis, fn, prefix: str) -> str:
     ]
     _verdict(decisions, expected, mistakes, _first_difference(trace, decisions, expected, describe))
 
-    admitted = _race(r, fn, prefix + "hot")
-    if admitted > SAFE_LIMIT:
-        raise Wrong(
-            f"every decision of the trace was right, but in the race {admitted} requests got in for a limit "
-            f"of {SAFE_LIMIT}: another client decided between two of your round trips, on the same count. "
-            "Make the write and the count one MULTI/EXEC: add this request first, count with it in, and "
-            "remove it again when the count is over the limit (or WATCH the key and retry when EXEC fails)."
-        )
-    if admitted < SAFE_LIMIT:
-        raise Wrong(
-            f"in the race only {admitted} requests got in for a limit of {SAFE_LIMIT}: refuse none too many."
-        )
+    _race(r, fn, prefix)
     forever = _never_expiring(r, prefix)
     if forever:
         raise Wrong(f"every decision was right, but {forever[0]} never expires: PEXPIRE it by the window.")
     return (
         f"hit_without_lua made all {len(trace)} decisions of the trace as a sliding log does, with no "
-        f"script, and in the race (another client's request between each two of your round trips) "
-        f"exactly {SAFE_LIMIT} got in."
+        "script, and with one place left and another client's request after each of your round trips "
+        "in turn, exactly one of the two got in every time."
     )
 
 
@@ -430,32 +407,60 @@ def _counting_refused(trace: list[Request]) -> list[bool]:
     return decisions
 
 
-def _race(r: redis.Redis, fn, key: str) -> int:
-    """The learner's requests on one key, another client's request run right after each one's first read.
+def _race(r: redis.Redis, fn, prefix: str) -> None:
+    """With one place left in the window, another client's request at each point of the learner's.
 
     The other client is the learner's own function on a plain connection, so the two race
-    on the same logic: a count read in one round trip and a write sent in the next let
-    both in on the same count; a count read inside the MULTI that also writes cannot be.
-    Returns how many got in, the learner's and the other client's together.
+    on the same logic. For each round trip p of the learner's request, a fresh key is filled
+    to ``SAFE_LIMIT - 1`` and the other request runs right after round trip p: exactly one of
+    the two may get in. The other's member sorts first, for answers that rank by member.
     """
     now = START_MS + 100_000
-    others = {"armed": False, "sent": 0, "admitted": 0}
 
-    def between(how, args) -> None:
-        if not others["armed"] or str(args[0]).upper() not in READS:
-            return
-        others["armed"] = False  # once per request of the learner, so a retrying answer (WATCH) ends
-        others["sent"] += 1
-        member = f"other-{others['sent']}"
-        shown = (
-            f"the other client's hit_without_lua(r, key, {SAFE_LIMIT}, {SAFE_WINDOW_MS}, {now}, {member!r})"
-        )
-        others["admitted"] += bool(attempt(fn, r, key, SAFE_LIMIT, SAFE_WINDOW_MS, now, member, shown=shown))
+    def call(client: redis.Redis, key: str, member: str, who: str = "") -> bool:
+        shown = f"{who}hit_without_lua(r, key, {SAFE_LIMIT}, {SAFE_WINDOW_MS}, {now}, {member!r})"
+        return bool(attempt(fn, client, key, SAFE_LIMIT, SAFE_WINDOW_MS, now, member, shown=shown))
 
-    recorder = Recorder(r, after=between)
-    mine = 0
-    for i in range(HOT_REQUESTS):
-        others["armed"] = True
-        shown = f"hit_without_lua(r, key, {SAFE_LIMIT}, {SAFE_WINDOW_MS}, {now}, 'hot-{i}')"
-        mine += bool(attempt(fn, recorder, key, SAFE_LIMIT, SAFE_WINDOW_MS, now, f"hot-{i}", shown=shown))
-    return mine + others["admitted"]
+    def fill(key: str) -> None:
+        for i in range(SAFE_LIMIT - 1):
+            if not call(r, key, f"fill-{i}"):
+                raise Wrong(
+                    f"hit_without_lua refused a request with {SAFE_LIMIT - i} places left in the window."
+                )
+
+    fill(prefix + "probe")
+    probe = Recorder(r)
+    call(probe, prefix + "probe", "z-mine")
+    numbers = sorted({batch for batch, _, _, _ in probe.sent})
+    trips = [[command for batch, _, command, _ in probe.sent if batch == number] for number in numbers]
+
+    def race_at(position: int) -> int:
+        """How many got in: the learner's request, and the other's right after its round trip ``position``."""
+        key = prefix + f"race:{position}"
+        fill(key)
+        other = {"pending": True, "admitted": False}
+
+        def between(how, args) -> None:
+            if other["pending"] and recorder.sent[-1][0] == position + 1:
+                other["pending"] = False  # once: a retrying answer (WATCH) then runs alone
+                other["admitted"] = call(r, key, "a-other", who="the other client's ")
+
+        recorder = Recorder(r, after=between)
+        return call(recorder, key, "z-mine") + other["admitted"]
+
+    for position, commands in enumerate(trips):
+        admitted = race_at(position)
+        after = f"round trip {position + 1} of {len(trips)} ({', '.join(commands)})"
+        if admitted > 1:
+            raise Wrong(
+                f"every decision of the trace was right, but with one place left in the window, another "
+                f"client's request right after your {after} got in, and so did yours: {SAFE_LIMIT + 1} for "
+                f"a limit of {SAFE_LIMIT}. Make the write and the count one MULTI/EXEC: add this request "
+                "first, count with it in, and remove it again when the count is over the limit (or WATCH "
+                "the key and retry when EXEC fails)."
+            )
+        if admitted == 0:
+            raise Wrong(
+                f"with one place left in the window and another client's request right after your {after}, "
+                "neither got in: one must."
+            )

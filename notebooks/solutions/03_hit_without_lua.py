@@ -1,4 +1,4 @@
-"""Notebook 03, your turn 3: a sliding log without a script that still never over-admits."""
+"""Notebook 03, your turn 2: a sliding log without a script that still never over-admits."""
 
 
 def hit_without_lua(r, key, limit, window_ms, now_ms, member):

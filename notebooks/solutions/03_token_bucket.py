@@ -1,4 +1,4 @@
-"""Notebook 03, your turn 2: a token bucket: bursts up to `burst`, then `rate_per_s` on average."""
+"""Notebook 03, your turn 3: a token bucket: bursts up to `burst`, then `rate_per_s` on average."""
 
 TOKEN_BUCKET = """
 local rate, burst, now, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])

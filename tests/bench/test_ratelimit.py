@@ -106,13 +106,15 @@ def test_the_one_multi_variant_removes_the_entry_of_a_refused_request(r):
     r.unlink(key)
 
 
-def test_the_incr_variant_counts_per_clock_aligned_window(r):
+def test_the_incr_variant_counts_from_the_keys_first_request_and_keeps_its_expiry(r):
     key = race.bench_key("incr-window")
     decisions = [race.incr_fixed_window(r, key, f"m{i}", 2, 60_000)[0] for i in range(4)]
     assert decisions == [True, True, False, False]
-    (window_key,) = r.scan_iter(match=key + ":*")
-    assert 0 < r.pttl(window_key) <= 60_000
-    r.unlink(window_key)
+    assert 0 < r.pttl(key) <= 60_000
+    r.pexpire(key, 5_000)
+    race.incr_fixed_window(r, key, "m5", 2, 60_000)
+    assert r.pttl(key) <= 5_000  # NX: later requests do not move the window's end
+    r.unlink(key)
 
 
 def test_the_lua_sliding_log_admits_exactly_the_limit_in_every_trial_of_heavy_contention(r, redis_url):

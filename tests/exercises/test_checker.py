@@ -403,6 +403,21 @@ def one_multi_that_keeps_the_refused(r, key, limit, window_ms, now_ms, member):
     return pipe.pexpire(key, window_ms).execute()[2] <= limit
 
 
+def a_quick_refusal_then_the_split_transactions(r, key, limit, window_ms, now_ms, member):
+    if r.zcount(key, now_ms - window_ms + 1, "+inf") >= limit:
+        return False
+    return count_then_write_in_two_transactions(r, key, limit, window_ms, now_ms, member)
+
+
+def counted_by_lexcount_then_written(r, key, limit, window_ms, now_ms, member):
+    r.zremrangebyscore(key, "-inf", now_ms - window_ms)
+    if r.zlexcount(key, "-", "+") >= limit:
+        return False
+    r.zadd(key, {member: now_ms})
+    r.pexpire(key, window_ms)
+    return True
+
+
 def a_script_after_all(r, key, limit, window_ms, now_ms, member):
     return r.eval("return 1", 1, key) == 1
 
@@ -452,15 +467,17 @@ WRONG = [  # (check, a realistic wrong answer, what its message must say)
     (
         ratelimit_exercises.hit_without_lua,
         count_then_write_in_two_transactions,
-        "4 requests got in for a limit of 3",
+        "and so did yours: 4 for a limit of 3",
     ),
     (
         ratelimit_exercises.hit_without_lua,
         count_then_write_in_separate_commands,
-        "4 requests got in for a limit of 3",
+        "and so did yours: 4 for a limit of 3",
     ),
     (ratelimit_exercises.hit_without_lua, one_multi_that_keeps_the_refused, "A refused request still counts"),
     (ratelimit_exercises.hit_without_lua, a_script_after_all, "you sent EVAL: this time, no script"),
+    (ratelimit_exercises.hit_without_lua, a_quick_refusal_then_the_split_transactions, "so did yours"),
+    (ratelimit_exercises.hit_without_lua, counted_by_lexcount_then_written, "so did yours"),
     (leaderboard_exercises.record_lap, lap_gt, "the slower lap replaced the best one"),
     (leaderboard_exercises.record_lap, lap_without_ch, "unless you pass CH"),
     (
