@@ -51,6 +51,14 @@ class SqlBaseline:
         """A new autocommit connection (one per thread in concurrency tests)."""
         return psycopg.connect(self.target, autocommit=True)
 
+    def connect_with(self, synchronous_commit: str | None) -> tuple[psycopg.Connection, str]:
+        """``connect()`` with ``synchronous_commit`` set for that session (None: the server's); and the
+        setting the session runs with, read back, to print beside a figure."""
+        conn = self.connect()
+        if synchronous_commit is not None:
+            conn.execute("SELECT set_config('synchronous_commit', %s, false)", (synchronous_commit,))
+        return conn, conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0]
+
     @property
     def conn(self) -> psycopg.Connection:
         if self._shared is None:

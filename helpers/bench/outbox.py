@@ -68,10 +68,7 @@ def outbox_producer_throughput(
     insert = f"INSERT INTO {table} (payload) VALUES (%s)"
     rows, conn = [], None
     try:
-        conn = db.connect()
-        if synchronous_commit is not None:
-            conn.execute("SELECT set_config('synchronous_commit', %s, false)", (synchronous_commit,))
-        setting = conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0]
+        conn, setting = db.connect_with(synchronous_commit)
         single = payloads(one_by_one)
         started = time.perf_counter()
         for payload in single:
