@@ -22,8 +22,8 @@ Each script checks its own arguments, reads the server's clock (``TIME``)
 unless a time is passed (for tests and replayed traces), and runs atomically, so
 no two clients can both see "one left" and both take it. Scripts are called by
 SHA and reloaded on NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
-Keys are ``workshop:ratelimit:{<name>:<key>}...``: the hash tag keeps a key's
-two keys (the sliding log has two) on one Redis Cluster slot.
+Each limited key is one Redis key, ``workshop:ratelimit:{<name>:<key>}:<algorithm>``: the
+hash tag names the Redis Cluster slot, so keys a script may ever share stay together.
 
 When Redis cannot decide, the limiter does what ``on_error`` says: ``"closed"``
 (the default) denies, ``"open"`` allows; either way ``Decision.degraded`` is True.
@@ -149,15 +149,15 @@ class RateLimiter:
         return f"RateLimiter({self.limit} per {self.period_s:g} s, {self.algorithm}, name={self.name!r})"
 
     def keys(self, key: str) -> list[str]:
-        """The Redis keys behind one limited key (two for the sliding log, one otherwise)."""
+        """The Redis keys behind one limited key: one, whatever the algorithm."""
         _check_name("key", key)
         # the algorithm is part of the name: two limiters on one key never read each other's data
         base = f"{self._root}{{{self.name}:{key}}}:{self.algorithm}"
-        return [base, base + ":seq"] if self.algorithm == "sliding_log" else [base]
+        return [base]
 
     def hit(self, key: str, cost: int = 1, *, now_ms: int | None = None) -> Decision:
         """Count one request (of weight ``cost``) for ``key`` and decide; ``now_ms`` overrides TIME."""
-        return self._run(*self._call(key, cost, now_ms))
+        return self._run(*self.arguments(key, cost, now_ms))
 
     def hit_many(self, requests: list[tuple[str, int]], *, now_ms: int | None = None) -> list[Decision]:
         """Decide ``[(key, cost), ...]`` in one pipeline round trip, in order.
@@ -166,7 +166,7 @@ class RateLimiter:
         flushed while the pipeline runs, the calls that got NOSCRIPT (and only
         those: the others already counted) are sent again.
         """
-        calls = [self._call(key, cost, now_ms) for key, cost in requests]
+        calls = [self.arguments(key, cost, now_ms) for key, cost in requests]
         pipe = self._client.pipeline(transaction=False)
         positions = []  # where each call sits in the pipeline (others may share it)
         for keys, args in calls:
@@ -206,7 +206,8 @@ class RateLimiter:
             raise
         return _decision(reply)
 
-    def _call(self, key: str, cost: object, now_ms: object) -> tuple[list[str], list]:
+    def arguments(self, key: str, cost: object = 1, now_ms: object = None) -> tuple[list[str], list]:
+        """The KEYS and ARGV that ``hit(key, cost, now_ms=now_ms)`` sends to the script, checked."""
         most = self.limit if self.burst is None else min(self.limit, self.burst)
         bounds.integer(f"cost (1 to the limit, {most})", cost, 1, most)
         if now_ms is not None:

@@ -151,7 +151,7 @@ def test_rate_limiter_decides_within_range_or_refuses_before_writing(
 KEYS = {
     "leaderboard_rank": 1, "leaderboard_standing": 1, "leaderboard_range": 1, "leaderboard_around": 1,
     "project_order_event": 5,
-    "sliding_window": 2, "sliding_window_classic": 1, "fixed_window": 1, "sliding_window_counter": 1,
+    "sliding_window": 1, "sliding_window_classic": 1, "fixed_window": 1, "sliding_window_counter": 1,
     "gcra": 1,
 }  # fmt: skip
 script_args = st.one_of(

@@ -7,6 +7,7 @@ nothing; its tests pin down what it does instead.
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -17,7 +18,7 @@ from helpers import scripts
 pytestmark = pytest.mark.timeout(60)
 
 CHECKED = {
-    "sliding_window": 2,
+    "sliding_window": 1,
     "fixed_window": 1,
     "sliding_window_counter": 1,
     "gcra": 1,
@@ -227,3 +228,36 @@ def test_classic_members_are_time_dash_random_and_the_answer_is_only_yes_or_no(r
     members = r.zrange(CLASSIC_KEY, 0, -1)
     assert len(members) == 5
     assert all(re.fullmatch(r"1000-\d+", m) for m in members)
+
+
+# --- the sliding log's one key: decided by rank, members named by their ms and place -----------------------
+
+
+def test_sliding_window_matches_a_model_of_its_log_and_never_reuses_a_member_name(r):
+    """Same-ms bursts, costs above 1 and a clock that jumps back: every answer is the model's, and the
+    log holds one member per admitted unit (a reused name would overwrite one and lose a request)."""
+    rng = random.Random(7)
+    key, limit, window_ms = "workshop:ratelimit:{model}:log", 6, 5_000  # PEXPIRE: the test takes < 5 s
+    scores: list[int] = []  # the model: one score per admitted unit
+    now = 10_000
+    for _ in range(400):
+        now = max(0, now + rng.choice([0, 0, 0, 1, 3, 1_250, 3_500, -2_000]))
+        cost = rng.choice([1, 1, 1, 2, 3])
+        allowed, remaining, retry_after, reset = r.eval(
+            scripts.source("sliding_window"), 1, key, window_ms / 1000, limit, now, cost
+        )
+        since = now - window_ms
+        live = sorted(s for s in scores if s > since)
+        assert allowed == (len(live) + cost <= limit), (now, cost, live)
+        if allowed:
+            scores = live + [now] * cost
+            assert remaining == limit - len(live) - cost and (retry_after, reset) == (0, window_ms)
+        else:
+            decisive = live[len(live) - (limit - cost + 1)]
+            assert retry_after == max(decisive + window_ms - now, 1)
+            assert reset == max(live[-1] + window_ms - now, 1)
+            assert remaining == max(limit - len(live), 0)
+        assert r.zcard(key) == len(scores)  # no two admitted units share a member
+    members = r.zrange(key, 0, -1, withscores=True)
+    assert all(re.fullmatch(rf"{int(score)}#\d+", member) for member, score in members)
+    r.delete(key)

@@ -37,11 +37,16 @@ FUNCTION = TABLE_PREFIX + "ratelimit_hit"
 _NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 
-def create_table(db: SqlBaseline, name: str = "ratelimit_log") -> str:
-    """A fresh, empty log table ``(key, at_ms)`` indexed by (key, at_ms); returns its name."""
+def create_table(db: SqlBaseline, name: str = "ratelimit_log", *, unlogged: bool = False) -> str:
+    """A fresh, empty log table ``(key, at_ms)`` indexed by (key, at_ms); returns its name.
+
+    ``unlogged``: an UNLOGGED table, which writes no WAL, so a commit waits for no disk and a
+    crash empties the table: PostgreSQL's match for a Redis that keeps nothing on disk.
+    """
     table = db.table(name)
     db.execute(f"DROP TABLE IF EXISTS {table}")
-    db.execute(f"CREATE TABLE {table} (key text NOT NULL, at_ms bigint NOT NULL)")
+    kind = "UNLOGGED TABLE" if unlogged else "TABLE"
+    db.execute(f"CREATE {kind} {table} (key text NOT NULL, at_ms bigint NOT NULL)")
     db.execute(f"CREATE INDEX {table}_key_at ON {table} (key, at_ms)")
     return table
 

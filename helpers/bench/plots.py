@@ -339,3 +339,53 @@ def memory_by_limit(memory: pd.DataFrame, *, title: str = "Memory per limited ke
     axes.legend(fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def server_time_by_limiter(costs: pd.DataFrame, *, title: str = "The server's time per decision") -> Figure:
+    """Horizontal bars: µs of one core per decision (``limiter_service.server_time``), admitted and
+    refused side by side, one row per library, algorithm and clock."""
+    table = costs.pivot_table(
+        index=["library", "algorithm", "clock"], columns="path", values="usec_per_decision", sort=False
+    )
+    figure, axes = plt.subplots(figsize=(9, 0.42 * len(table) + 1.4))  # fixed by the rows: nbval compares it
+    positions = np.arange(len(table))
+    for offset, (path, color) in zip((-0.2, 0.2), (("admitted", "C2"), ("refused", "C3"))):
+        if path in table:
+            axes.barh(positions + offset, table[path], height=0.38, color=color, label=path)
+    axes.set_yticks(positions, [f"{library}: {algorithm}, {clock} clock" for library, algorithm, clock
+                                in table.index], fontsize=8)  # fmt: skip
+    axes.invert_yaxis()
+    axes.set(xlabel="µs of the server per decision (INFO commandstats)", title=title)
+    axes.grid(True, axis="x", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def decisions_by_clients(curve: pd.DataFrame, *, title: str = "Decisions per second, one Redis") -> Figure:
+    """Decisions/s against the number of clients (``limiter_service.decisions_by_clients``), one line
+    per pipeline depth; dashed, one core's ceiling at the busiest run's CPU per decision (1e6 / µs),
+    and dotted, the ceiling were reading requests and writing replies free (the script's µs alone)."""
+    figure, axes = plt.subplots(figsize=(8, 4.2))
+    for index, (depth, rows) in enumerate(curve.groupby("depth")):
+        rows = rows.sort_values("clients")
+        label = "one request in flight per client" if depth == 1 else f"{depth} pipelined per client"
+        axes.plot(rows.clients, rows.decisions_per_s, "o-", color=f"C{index}", label=label)
+    busiest = curve.loc[curve.decisions_per_s.idxmax()]
+    core = 1e6 / busiest.server_cpu_usec_per_decision
+    ceiling = 1e6 / busiest.server_usec_per_decision
+    for line, style, text in ((core, "--", "one core, at its CPU per decision"),
+                              (ceiling, ":", "the script's time alone (no I/O)")):  # fmt: skip
+        axes.axhline(line, color="black", linestyle=style, linewidth=1)
+        axes.annotate(f"{text}: {line:,.0f}/s", (curve.clients.min(), line), textcoords="offset points",
+                      xytext=(2, 4 if line == ceiling else -11), fontsize=8)  # fmt: skip
+    axes.set(xscale="log", xlabel="clients (connections)", ylabel="decisions per second", title=title,
+             ylim=(0, ceiling * 1.15))  # fmt: skip
+    clients = sorted(curve.clients.unique())
+    axes.set_xticks(clients, [str(c) for c in clients])
+    axes.minorticks_off()
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return figure

@@ -259,7 +259,8 @@ def watch_retries_by_contention(
     """WATCH's retries and time as contention grows: one row per number of clients.
 
     ``limit`` defaults to every call (each decision writes): the worst case for
-    optimistic locking. ``max_over`` stays 0: WATCH is exact, it pays in retries.
+    optimistic locking. ``all_admitted`` says every call got in, in every trial (none lost
+    to a conflict: WATCH retries until it decides); ``max_over`` stays 0 when ``limit`` is lower.
     """
     rows = []
     for k in bounds.counts("clients", clients):
@@ -267,12 +268,16 @@ def watch_retries_by_contention(
         frame = race_trials(redis_url, "WATCH", trials=trials, clients=k, calls_per_client=calls_per_client,
                             limit=limit or n)  # fmt: skip
         seconds = frame.seconds.mean()
-        rows.append((k, n, limit or n, frame.over.max(), frame.retries.mean() / n, seconds, n / seconds))
+        admitted = bool((frame.admitted == min(limit or n, n)).all())
+        rows.append(
+            (k, n, limit or n, frame.over.max(), admitted, frame.retries.mean() / n, seconds, n / seconds)
+        )
     columns = [
         "clients",
         "decisions",
         "limit",
         "max_over",
+        "all_admitted",
         "retries_per_decision",
         "seconds",
         "decisions_per_s",

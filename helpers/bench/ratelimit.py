@@ -7,8 +7,9 @@
 * ``trace`` + ``compare_algorithms``: one recorded trace (steady traffic, bursts
   either side of window edges) through all four algorithms and the exact oracle;
 * ``memory_per_key``: MEMORY USAGE of one key per algorithm as the limit grows;
-* ``decisions_per_second`` (one connection, latency percentiles) and
-  ``aggregate_processes`` (k processes on distinct keys);
+* ``decisions_per_second`` (one connection, latency percentiles); what one Redis serves many
+  clients, and the server's time per decision beside the ``limits`` library, is
+  ``helpers.bench.limiter_service``;
 * ``refusals``: what every algorithm answers, under each policy, when Redis says no
   (a full server, a busy one, a stopped one), beside the classic script without flags.
 
@@ -35,9 +36,8 @@ import redis
 from helpers import bounds, scripts, servers
 from helpers.baselines import ratelimit as ratelimit_sql
 from helpers.baselines.sql import SqlBaseline
-from helpers.bench import claims, timing
+from helpers.bench import claims, limiter_service, timing
 from helpers.bench.claims import CLAIMS
-from helpers.bench.processes import report_failure, run_together, wait_at_gate
 from helpers.bench.race import (
     CLASSIC,
     METHODS,
@@ -51,7 +51,7 @@ from helpers.bench.race import (
 )
 from helpers.bench.race import now_ms as client_clock_ms
 from helpers.bench.sizes import settings
-from helpers.clients import client_from_url, url_of
+from helpers.clients import url_of
 from helpers.ratelimit import ALGORITHMS, RateLimiter, sliding_window_oracle
 
 CONDITIONS = ("full (maxmemory, noeviction)", "busy (another script runs)", "stopped")
@@ -227,8 +227,8 @@ def member_collisions(r: redis.Redis, *, requests: int = 20_000, now_ms: int | N
     ``math.random`` re-seeded for every script run, every draw would be equal and
     all but one would collide; Redis 7.0 does not re-seed it per call
     (``distinct_suffixes`` shows it), so the loss follows the birthday problem:
-    about n^2 / 2,000,000 of n (``expected_lost``). The fixed script's members
-    come from a counter: none lost.
+    about n^2 / 2,000,000 of n (``expected_lost``). The fixed script names a member
+    by its millisecond and its place among that millisecond's entries: none lost.
     """
     positive(requests=requests)
     now = client_clock_ms() if now_ms is None else now_ms
@@ -244,7 +244,8 @@ def member_collisions(r: redis.Redis, *, requests: int = 20_000, now_ms: int | N
         hits = [("collide:fixed", 1)] * requests
         batches = [fixed.hit_many(hits[i : i + 1_000], now_ms=now) for i in range(0, requests, 1_000)]
         members = r.zcard(fixed.keys("collide:fixed")[0])
-        rows.append(("fixed: now-counter", sum(d.allowed for b in batches for d in b), members, members, 0.0))
+        admitted = sum(d.allowed for b in batches for d in b)
+        rows.append(("fixed: now-place in its ms", admitted, members, members, 0.0))
     finally:
         remove(r, "collide")
     frame = pd.DataFrame(
@@ -374,46 +375,6 @@ def decisions_per_second(r: redis.Redis, *, calls: int, limit: int = 100, period
     return pd.DataFrame(rows)
 
 
-def _decide_until(redis_url, process, seconds, limit, period_s, keys, gate, results) -> None:
-    """Decider process: ``RateLimiter.hit`` on its own keys, one call at a time, for ``seconds``."""
-    r = client_from_url(redis_url)
-    try:
-        limiter = RateLimiter(r, limit, period_s, name=NAME)
-        names = [f"agg:{process}:{i}" for i in range(keys)]
-        limiter.hit(names[0])  # loads the script
-        wait_at_gate(gate)
-        count, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            limiter.hit(names[count % keys])
-            count += 1
-        results.put({"decisions": count, "seconds": time.perf_counter() - started})
-    except BaseException as error:
-        report_failure(results, error)
-    finally:
-        r.close()
-
-
-def aggregate_processes(redis_url: str, processes=4, *, seconds: float = 3.0, limit: int = 100,
-                        period_s: float = 60, keys: int = 1_000) -> pd.DataFrame:  # fmt: skip
-    """Aggregate decisions/s of k processes (sliding log, one call at a time, distinct keys), per k."""
-    if not seconds > 0:
-        raise ValueError(f"seconds must be positive, got {seconds!r}")
-    rows, r = [], client_from_url(redis_url)
-    try:
-        for k in bounds.counts("processes", (processes,) if isinstance(processes, int) else processes):
-            jobs = [(redis_url, p, seconds, limit, period_s, keys) for p in range(k)]
-            wall, results = run_together(_decide_until, jobs, timeout=60 + 2 * seconds)
-            total = sum(x["decisions"] for x in results)
-            slowest = min(x["decisions"] / x["seconds"] for x in results)
-            rows.append(("sliding_log", k, total, wall, total / wall, slowest))
-            remove(r, "agg")
-    finally:
-        remove(r, "agg")
-        r.close()
-    columns = ["algorithm", "processes", "decisions", "seconds", "decisions_per_s", "slowest_process_per_s"]
-    return pd.DataFrame(rows, columns=columns)
-
-
 # --- tables and the command line ---------------------------------------------------------------
 
 
@@ -431,18 +392,18 @@ def _best_sql(sql_decisions: pd.DataFrame | None) -> pd.DataFrame | None:
     """The row the claims compare with: the PL/pgSQL call at PostgreSQL's default durability if measured."""
     if sql_decisions is None or "method" not in sql_decisions.columns:
         return sql_decisions
-    function = sql_decisions[
-        (sql_decisions.method == ratelimit_sql.FUNCTION_CALL) & (sql_decisions.synchronous_commit == "on")
-    ]
+    logged = sql_decisions["table"] == "logged" if "table" in sql_decisions.columns else True
+    default = sql_decisions.synchronous_commit == "on"
+    function = sql_decisions[(sql_decisions.method == ratelimit_sql.FUNCTION_CALL) & default & logged]
     return function if len(function) else sql_decisions.head(1)
 
 
-def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, aggregate: pd.DataFrame,
+def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, service: pd.DataFrame,
                  sql_race: pd.DataFrame | None = None, sql_decisions=None) -> pd.DataFrame:  # fmt: skip
     """Notebook 03's claims, their targets, the Redis figures and PostgreSQL's beside them.
 
-    ``race`` and ``sql_race`` are ``race_summary`` tables, ``decisions`` and
-    ``aggregate`` come from ``decisions_per_second`` and ``aggregate_processes``,
+    ``race`` and ``sql_race`` are ``race_summary`` tables, ``decisions`` comes from
+    ``decisions_per_second``, ``service`` from ``limiter_service.decisions_by_clients``,
     ``sql_decisions`` from ``sql_decisions_per_second`` (one or more rows: the claims use the
     PL/pgSQL call at ``synchronous_commit=on`` when it is there). ``met`` is
     printed, never asserted: benchmarks here do not pass or fail.
@@ -453,7 +414,7 @@ def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, aggregate: pd.Data
         int(_figure(race, "trials", method="Lua")),
         _figure(race, "over_admitted_trials", method="Lua"),
     )
-    best = aggregate.loc[aggregate.decisions_per_s.idxmax()]
+    best = service.loc[service.decisions_per_s.idxmax()]
 
     def sql_over(method: str) -> float:
         return _figure(sql_race, "over_admitted_trials", method=method)
@@ -463,11 +424,12 @@ def claims_table(race: pd.DataFrame, decisions: pd.DataFrame, aggregate: pd.Data
     rows = [
         ("decisions", rate, {pg: _figure(sql_best, "decisions_per_s")}),
         ("decision p99", p99, {pg: _figure(sql_best, "p99_ms")}),
-        ("aggregate", best.decisions_per_s, {pg: np.nan}),
+        ("service", best.decisions_per_s, {pg: np.nan}),
         ("over-admitted", over, {pg: sql_over(ratelimit_sql.ADVISORY_LOCK)}),
     ]
     label = {
-        CLAIMS["aggregate"]: f"{int(best.processes)} {CLAIMS['aggregate'].text}",
+        CLAIMS["service"]: f"{CLAIMS['service'].text} ({int(best.clients)} clients,"
+        f" {int(best.depth)} in flight each)",
         CLAIMS["over-admitted"]: f"{CLAIMS['over-admitted'].text} (of {trials}; SQL: advisory lock)",
     }
     for row in race[race.method != "Lua"].itertuples():
@@ -510,8 +472,19 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
     show("Memory per key", memory_per_key(r, limit=c.ratelimit_memory_limits))
     decisions = decisions_per_second(r, calls=c.ratelimit_decision_calls)
     show("Decisions per second, one connection", decisions)
-    aggregate = aggregate_processes(url, c.ratelimit_processes, seconds=c.ratelimit_process_seconds)
-    show("Aggregate decisions per second, processes", aggregate)
+    own = servers.start_redis()
+    try:
+        costs = limiter_service.server_time(
+            calls=c.ratelimit_server_time_calls, rounds=c.ratelimit_server_time_rounds, server=own
+        )
+        show("The server's µs per decision (INFO commandstats), beside the limits library", costs)
+        clients, depths = c.ratelimit_service_clients, c.ratelimit_service_depths
+        service = limiter_service.decisions_by_clients(
+            own.url, clients, depths, seconds=c.ratelimit_service_seconds
+        )
+        show("Decisions per second from one Redis, against clients", service)
+    finally:
+        own.stop()
     sql = race | {"trials": c.ratelimit_sql_trials}
     sql_race = race_summary(
         *(sql_race_trials(db, **sql, lock=lock) for lock in (False, True)),
@@ -521,7 +494,7 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
     sql_decisions = sql_designs(db, calls=c.ratelimit_sql_calls)
     show(f"Decisions per second on {db.label}, one connection", sql_decisions)
     show("When Redis says no (throwaway servers)", refusals().drop(columns="answered_ms"))
-    show("Claims against figures", claims_table(summary, decisions, aggregate, sql_race, sql_decisions))
+    show("Claims against figures", claims_table(summary, decisions, service, sql_race, sql_decisions))
     print(f"\n(ratelimit benchmark: {time.perf_counter() - started:.1f} s)")
 
 
@@ -604,12 +577,14 @@ def sql_race_trials(
 
 
 def sql_designs(db: SqlBaseline, *, calls: int) -> pd.DataFrame:
-    """``sql_decisions_per_second`` for the statements and the function, and the function with
-    ``synchronous_commit=off`` (a crash may lose about the last 0.6 s: the match for Redis's AOF everysec)."""
+    """``sql_decisions_per_second`` for the statements and the function, the function with
+    ``synchronous_commit=off`` (a crash may lose about the last 0.6 s: the match for Redis's AOF everysec),
+    and the function on an UNLOGGED table (a crash empties it: the match for a Redis without persistence)."""
     runs = [
         sql_decisions_per_second(db, calls=calls),
         sql_decisions_per_second(db, calls=calls, function=True),
         sql_decisions_per_second(db, calls=calls, function=True, synchronous_commit="off"),
+        sql_decisions_per_second(db, calls=calls, function=True, unlogged=True),
     ]
     return pd.concat(runs, ignore_index=True)
 
@@ -623,17 +598,19 @@ def sql_decisions_per_second(
     keys: int = 1_000,
     function: bool = False,
     synchronous_commit: str | None = None,
+    unlogged: bool = False,
 ) -> pd.DataFrame:
     """Decisions/s and latency percentiles from one connection, one decision per call, with the lock.
 
     Requests go round-robin to ``keys`` keys (as the Redis figure does): with
     the defaults every one is allowed until a key has had ``limit``. ``function`` decides with
     one PL/pgSQL call instead of the statements; ``synchronous_commit`` (``"on"``, ``"off"``)
-    is set for this connection only, and read back into the row.
+    is set for this connection only, and read back into the row; ``unlogged`` keeps the log in an
+    UNLOGGED table (``table`` says which in the row).
     """
     bounds.at_least("calls", calls)
     bounds.at_least("keys", keys)
-    table = ratelimit_sql.create_table(db)
+    table = ratelimit_sql.create_table(db, unlogged=unlogged)
     conn, setting = db.connect_with(synchronous_commit)
     allowed = []
     try:
@@ -650,7 +627,8 @@ def sql_decisions_per_second(
         conn.close()
         ratelimit_sql.drop_function(db)
         db.execute(f"DROP TABLE IF EXISTS {table}")
-    row = {"system": db.label, "method": _sql_method(True, function), "synchronous_commit": setting}
+    row = {"system": db.label, "method": _sql_method(True, function)}
+    row |= {"table": "UNLOGGED" if unlogged else "logged", "synchronous_commit": setting}
     row |= {"calls": calls, "allowed": sum(allowed), "seconds": seconds}
     row |= {"decisions_per_s": timing.rate(calls, seconds), **timing.summarize(samples)}
     return pd.DataFrame([row])

@@ -63,8 +63,11 @@ class Settings:
     ratelimit_collision_requests: int = 9_999  # classic-script calls in one ms: the sliding log holds 10,000
     ratelimit_memory_limits: tuple[int, ...] = (10, 100, 1_000, 10_000)
     ratelimit_decision_calls: int = 20_000  # one connection, one decision per call
-    ratelimit_processes: tuple[int, ...] = (1, 2, 4)  # aggregate decisions/s
-    ratelimit_process_seconds: float = 3.0
+    ratelimit_server_time_calls: int = 1_000  # decisions per variant and round, one at a time (server µs)
+    ratelimit_server_time_rounds: int = 5
+    ratelimit_service_clients: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 50)  # decisions/s against clients
+    ratelimit_service_depths: tuple[int, ...] = (1, 16)  # requests in flight per client
+    ratelimit_service_seconds: float = 1.5
     ratelimit_sql_trials: int = 100  # PostgreSQL race trials per method
     ratelimit_sql_calls: int = 5_000  # PostgreSQL decisions from one connection
     # notebook 04 (helpers.production)
@@ -126,8 +129,11 @@ CI_SIZES = dict(
     ratelimit_collision_requests=3_000,
     ratelimit_memory_limits=(10, 100),
     ratelimit_decision_calls=2_000,
-    ratelimit_processes=(2,),
-    ratelimit_process_seconds=0.5,
+    ratelimit_server_time_calls=100,
+    ratelimit_server_time_rounds=2,
+    ratelimit_service_clients=(1, 8),
+    ratelimit_service_depths=(1, 16),
+    ratelimit_service_seconds=0.3,
     ratelimit_sql_trials=5,
     ratelimit_sql_calls=300,
     persistence_seconds=3.0,

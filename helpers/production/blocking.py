@@ -376,7 +376,7 @@ def _course_calls(board: str, players: int) -> dict[str, Callable[[int], tuple[l
         "leaderboard_range": lambda i: ([board], _page(rng.randrange(players - 9))),
         "leaderboard_around": lambda i: ([board], [f"player-{rng.randrange(players)}", 5]),
         "project_order_event": lambda i: (orders, [f"{i + 1}-0", f"ord-{i // 4}", actions[i % 4], 1999]),
-        "sliding_window": lambda i: ([limiter + ":log", limiter + ":seq"], [1, 100, "", 1]),
+        "sliding_window": lambda i: ([limiter + ":log"], [1, 100, "", 1]),
         "sliding_window_classic": lambda i: ([limiter + ":classic"], [1, 100, int(time.time() * 1000)]),
         "sliding_window_counter": lambda i: ([limiter + ":counter"], [1, 100, "", 1]),
         "fixed_window": lambda i: ([limiter + ":fixed"], [1, 100, "", 1]),

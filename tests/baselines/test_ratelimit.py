@@ -127,3 +127,18 @@ def test_decisions_per_second_by_function_runs_with_the_durability_asked_for(db,
     row = frame.iloc[0]
     assert row.method == rs.FUNCTION_CALL and row.synchronous_commit == setting and row.allowed == 40
     assert db.tables() == []
+
+
+def test_an_unlogged_log_table_is_unlogged_decides_the_same_and_is_dropped(db):
+    table = rs.create_table(db, "ratelimit_unlogged", unlogged=True)
+    try:
+        persistence = db.execute(
+            "SELECT relpersistence FROM pg_class WHERE relname = %s", (table,)
+        ).fetchone()
+        assert persistence == ("u",)  # u: unlogged, p: permanent
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+    frame = experiments.sql_decisions_per_second(db, calls=12, keys=3, limit=2, function=True, unlogged=True)
+    row = frame.iloc[0]
+    assert row.table == "UNLOGGED" and row.allowed == 6  # 3 keys, 2 each
+    assert db.tables() == []

@@ -201,3 +201,39 @@ def test_speedup_divides_each_run_by_its_one_process_rate_beside_the_ideal_line(
         "waits",
     ]
     plt.close(figure)
+
+
+def test_server_time_by_limiter_has_a_bar_pair_per_variant_named_by_library_algorithm_and_clock():
+    costs = pd.DataFrame(
+        [
+            {"library": lib, "algorithm": alg, "clock": "caller's", "path": path, "usec_per_decision": us}
+            for lib, alg, us in (("this course", "sliding_log", 10.0), ("limits 5", "moving window", 6.0))
+            for path in ("admitted", "refused")
+        ]
+    )
+    figure = plots.server_time_by_limiter(costs)
+    axes = figure.axes[0]
+    labels = [tick.get_text() for tick in axes.get_yticklabels()]
+    assert labels == ["this course: sliding_log, caller's clock", "limits 5: moving window, caller's clock"]
+    assert len(axes.patches) == 4
+    assert isinstance(figure, Figure)
+
+
+def test_decisions_by_clients_draws_a_line_per_depth_and_both_ceilings():
+    curve = pd.DataFrame(
+        {
+            "clients": [1, 8, 1, 8],
+            "depth": [1, 1, 16, 16],
+            "decisions_per_s": [10_000.0, 40_000.0, 60_000.0, 100_000.0],
+            "server_usec_per_decision": [12.0, 8.0, 8.0, 8.0],
+            "server_cpu_usec_per_decision": [30.0, 15.0, 10.0, 10.0],
+        }
+    )
+    figure = plots.decisions_by_clients(curve)
+    axes = figure.axes[0]
+    assert len(axes.get_lines()) == 4  # two depths, two ceilings
+    texts = [text.get_text() for text in axes.texts]
+    assert texts == [
+        "one core, at its CPU per decision: 100,000/s",
+        "the script's time alone (no I/O): 125,000/s",
+    ]

@@ -39,7 +39,8 @@ def test_ci_sizes_are_no_bigger_than_the_workshop_sizes(monkeypatch):
     monkeypatch.setenv("WORKSHOP_SIZE", "ci")
     ci = settings()
     names = ("trials", "clients", "calls_per_client", "watch_trials", "trace_seconds", "collision_requests")
-    for name in (*names, "decision_calls", "process_seconds", "sql_trials", "sql_calls"):
+    for name in (*names, "decision_calls", "server_time_calls", "server_time_rounds", "service_seconds",
+                 "sql_trials", "sql_calls"):  # fmt: skip
         assert 0 < getattr(ci, "ratelimit_" + name) <= getattr(workshop, "ratelimit_" + name), name
     assert workshop.ratelimit_trials >= 100 and workshop.ratelimit_process_trials >= 100  # the claim's trials
     assert (workshop.ratelimit_clients, workshop.ratelimit_calls_per_client, workshop.ratelimit_limit) == (
@@ -48,9 +49,10 @@ def test_ci_sizes_are_no_bigger_than_the_workshop_sizes(monkeypatch):
         10,
     )
     assert ci.ratelimit_process_trials == 0
-    for name in ("ratelimit_watch_clients", "ratelimit_memory_limits", "ratelimit_processes"):
+    for name in ("ratelimit_watch_clients", "ratelimit_memory_limits", "ratelimit_service_clients",
+                 "ratelimit_service_depths"):  # fmt: skip
         assert set(getattr(ci, name)) <= set(getattr(workshop, name)), name
-    assert 4 in workshop.ratelimit_processes
+    assert {1, 50} <= set(workshop.ratelimit_service_clients)  # one client, and redis-benchmark's 50
 
 
 @pytest.mark.parametrize(
@@ -68,8 +70,6 @@ def test_ci_sizes_are_no_bigger_than_the_workshop_sizes(monkeypatch):
         lambda r, url: rb.compare_algorithms(r, rb.trace(1, window_ms=1_001, seconds=3), 10, 1_001),
         lambda r, url: rb.memory_per_key(r, limit=0),
         lambda r, url: rb.decisions_per_second(r, calls=0),
-        lambda r, url: rb.aggregate_processes(url, 0),
-        lambda r, url: rb.aggregate_processes(url, 1, seconds=0),
     ],
 )
 def test_bad_arguments_are_value_errors_and_leave_no_keys(r, redis_url, call):
@@ -138,7 +138,7 @@ def test_watch_retries_by_contention_is_exact_and_a_lone_client_never_retries(r,
     frame = race.watch_retries_by_contention(redis_url, (1, 3), trials=2, calls_per_client=5)
     assert list(frame.clients) == [1, 3]
     assert list(frame.decisions) == [5, 15] and list(frame.limit) == [5, 15]
-    assert (frame.max_over == 0).all()
+    assert (frame.max_over == 0).all() and frame.all_admitted.all()
     assert frame.retries_per_decision.iloc[0] == 0
     assert (frame.retries_per_decision >= 0).all()
     assert workshop_keys(r) == []
@@ -245,13 +245,6 @@ def test_decisions_per_second_has_a_row_per_algorithm_the_classic_script_and_the
     assert workshop_keys(r) == []
 
 
-def test_aggregate_processes_reports_each_process_count(r, redis_url):
-    frame = rb.aggregate_processes(redis_url, 2, seconds=0.2, keys=5)
-    assert list(frame.processes) == [2]
-    assert frame.decisions.iloc[0] > 0 and frame.decisions_per_s.iloc[0] > 0
-    assert workshop_keys(r) == []
-
-
 # --- tables and the command line ------------------------------------------------------------------
 
 
@@ -260,16 +253,16 @@ def test_claims_table_judges_each_target():
     rows += [("separate commands", "threads", i, 16, 320, 10 + i % 2, 10, i % 2, 0, 0.01) for i in range(4)]
     summary = race.race_summary(pd.DataFrame(rows, columns=race.COLUMNS))
     decisions = pd.DataFrame([{"algorithm": "sliding_log", "decisions_per_s": 12_000.0, "p99_ms": 1.5}])
-    aggregate = pd.DataFrame({"processes": [1, 4], "decisions_per_s": [9_000.0, 20_000.0]})
-    table = rb.claims_table(summary, decisions, aggregate)
+    service = pd.DataFrame({"clients": [1, 50], "depth": [1, 16], "decisions_per_s": [9_000.0, 20_000.0]})
+    table = rb.claims_table(summary, decisions, service)
     assert list(table.columns) == ["claim", "target", "Redis", "met", "PostgreSQL"]
     assert list(table.met) == ["yes", "no", "-", "yes", "-"]
     assert list(table.Redis) == [12_000.0, 1.5, 20_000.0, 0, 2]
-    assert table.claim.iloc[2].startswith("4 processes")
+    assert table.claim.iloc[2] == "decisions/s one Redis served (50 clients, 16 in flight each)"
     assert table.PostgreSQL.isna().all()
     sql = race.race_summary(pd.DataFrame([(ratelimit_sql.NO_LOCK, "threads", 0, 2, 4, 3, 2, 1, 0, 0.1)],
                                        columns=race.COLUMNS))  # fmt: skip
-    assert rb.claims_table(summary, decisions, aggregate, sql).PostgreSQL.iloc[4] == 1
+    assert rb.claims_table(summary, decisions, service, sql).PostgreSQL.iloc[4] == 1
 
 
 def test_command_line_ratelimit_ci_run_prints_every_table(r, db):
@@ -280,7 +273,8 @@ def test_command_line_ratelimit_ci_run_prints_every_table(r, db):
     assert run.returncode == 0, run.stderr[-3_000:]
     headings = ("workshop size: ci", "Race: one key", "WATCH retries", "Clock skew", "Member collisions",
                 "Trace replay", "Memory per key", "Decisions per second, one connection",
-                "Aggregate decisions per second", "Race on PostgreSQL", "Decisions per second on PostgreSQL",
+                "The server's µs per decision", "Decisions per second from one Redis, against clients",
+                "Race on PostgreSQL", "Decisions per second on PostgreSQL",
                 "Claims against figures")  # fmt: skip
     for heading in headings:
         assert heading in run.stdout, heading

@@ -165,7 +165,7 @@ def test_the_fcall_only_limiter_user_calls_functions_and_cannot_add_code(server,
     try:
         function = load_functions(admin)  # the operator loads the code, as admin
         limit_key = key("ratelimit", "{fcall:alice}", "sliding_log")
-        replies = [client.fcall(function, 2, limit_key, limit_key + ":seq", 60, 2, "", 1) for _ in range(3)]
+        replies = [client.fcall(function, 1, limit_key, 60, 2, "", 1) for _ in range(3)]
         assert [int(reply[0]) for reply in replies] == [1, 1, 0]
         _refused(lambda: client.script_load("return 1"))
         _refused(lambda: client.eval("return 1", 0))
