@@ -19,7 +19,7 @@ The course's machinery, one folder per role (none of it is imported by the patte
   ``claims``, ``sizes``) and the experiments of notebooks 01 to 03 (``leaderboard``;
   ``streams`` and ``outbox``; ``ratelimit`` and ``race``); ``python -m helpers.bench``
   runs a notebook's;
-* ``production``: notebook 04's experiments (persistence, blocking, memory,
+* ``production``: notebooks 04 and 05's experiments (persistence, blocking, memory,
   security, cluster);
 * ``exercises``: the "Your turn" checkers, one module per notebook;
 * ``servers``: throwaway Redis and PostgreSQL servers from pip wheels (or Docker);

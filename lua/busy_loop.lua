@@ -37,28 +37,4 @@ if not duration_ms or duration_ms < 0 or duration_ms > MAX_MS or duration_ms % 1
   return fail('ARGV[1] (milliseconds) must be an integer from 0 to ' .. MAX_MS .. ', got ' .. tostring(ARGV[1]))
 end
 
--- rawget: reading a global the sandbox lacks is an error on Redis 7.0, rawget is not
-local os_library = rawget(_G, 'os')
-local clock, now_ms
-if type(os_library) == 'table' and type(os_library.clock) == 'function' then
-  clock = 'os.clock'
-  now_ms = function() return os_library.clock() * 1000 end
-else
-  clock = 'TIME'
-  now_ms = function()
-    local time = redis.call('TIME')  -- read-only: the script stays killable
-    return tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-  end
-end
-local started = now_ms()
-local deadline = started + duration_ms
-local now = started
-local loops = 0
-while now < deadline do
-  now = now_ms()
-  loops = loops + 1
-  if now == started and loops >= STUCK_READS then
-    return fail('the server clock did not move in ' .. loops .. ' reads of ' .. clock .. ': cannot time a loop')
-  end
-end
-return {math.floor(now - started), loops, clock}
+--!include spin.lua

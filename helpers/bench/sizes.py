@@ -70,7 +70,7 @@ class Settings:
     ratelimit_service_seconds: float = 1.5
     ratelimit_sql_trials: int = 100  # PostgreSQL race trials per method
     ratelimit_sql_calls: int = 5_000  # PostgreSQL decisions from one connection
-    # notebook 04 (helpers.production)
+    # notebooks 04 and 05 (helpers.production)
     persistence_seconds: float = 10.0  # how long the writer runs before the kill -9
     persistence_rate: int = 100  # ZADD + XADD pairs per second
     persistence_throughput_writes: int = 10_000  # writes timed per setting, one by one and pipelined
@@ -78,6 +78,11 @@ class Settings:
     blocking_script_ms: int = 1_500  # how long busy_loop spins in the latency demo
     blocking_calls: int = 10_000  # calls timed per course script
     blocking_board_size: int = 100_000  # players on the board the leaderboard scripts read
+    unkillable_players: int = 100_000  # on the board before the snapshot (blocking.unkillable)
+    unkillable_after_save: int = 10_000  # acknowledged after it
+    fork_players: int = 1_000_000  # the board a BGSAVE and an AOF rewrite copy (persistence.fork_cost)
+    switch_players: int = 100_000  # persistence.switch_rdb_to_aof
+    replica_players: int = 100_000  # persistence.replicas_are_not_backups, primary_restart_empties_replicas
     memory_growth: tuple[int, ...] = (100_000, 250_000, 500_000, 1_000_000)  # boards for the projection
     memory_stream_entries: int = 100_000
     memory_stream_maxlen: int = 10_000
@@ -141,6 +146,11 @@ CI_SIZES = dict(
     blocking_script_ms=600,
     blocking_calls=500,
     blocking_board_size=10_000,
+    unkillable_players=10_000,
+    unkillable_after_save=1_000,
+    fork_players=100_000,
+    switch_players=10_000,
+    replica_players=10_000,
     memory_growth=(2_000, 5_000, 10_000, 20_000),
     memory_stream_entries=5_000,
     memory_stream_maxlen=1_000,

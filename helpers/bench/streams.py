@@ -13,6 +13,8 @@ Redis:
   millisecond) and one blocking consumer process: time from XADD to the handler;
 * ``produce_and_consume``: producers and consumers on one stream at the same time,
   the seed's 200,000 events/s claim measured as it is meant;
+* ``stream_by_entry_size`` and ``stream_trimming``: bytes per entry as payloads grow, and
+  what ``MAXLEN`` (exact or ``~``) keeps and costs;
 * ``durability_runs`` and ``durability_pairs``: the producer benchmark again on both
   sides at each durability setting (``helpers.bench.durability``), lined up by what a
   crash may lose.
@@ -36,6 +38,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -785,3 +788,82 @@ def main(r: redis.Redis, db: SqlBaseline) -> None:
     )
     print("\nProducers at equal durability\n", pairs.round(2).T.to_string(header=False), flush=True)
     print(f"\n(streams benchmark: {time.perf_counter() - started:.1f} s)")
+
+
+# --- memory per entry, and trimming -------------------------------------------------------
+def stream_by_entry_size(
+    r: redis.Redis, *, entries: int | None = None, payload_sizes: Sequence[int] = (16, 64, 256, 1_024)
+) -> pd.DataFrame:
+    """Bytes per stream entry for entries of ``{"type", "id", "payload"}`` with growing payloads.
+
+    Entries that repeat the first entry's field names store only the values, so
+    the overhead per entry is small: the payload is most of the bill.
+    """
+    entries = settings().memory_stream_entries if entries is None else entries
+    bounds.at_least("entries", entries)
+    payload_sizes = bounds.counts("payload_sizes", payload_sizes, 0)
+    key = workshop_key("stream", "{bench:memory}")
+    rows = []
+    for size in payload_sizes:
+        r.unlink(key)
+        payload = "x" * size
+        _xadd_many(r, key, entries, lambda i: {"type": "order", "id": str(i), "payload": payload})  # noqa: B023
+        used = r.memory_usage(key, samples=0)
+        rows.append(
+            {
+                "payload_bytes": size,
+                "entries": entries,
+                "bytes_total": used,
+                "bytes_per_entry": used / entries,
+                "overhead_per_entry": used / entries - size,
+            }
+        )
+        r.unlink(key)
+    return pd.DataFrame(rows)
+
+
+def stream_trimming(
+    r: redis.Redis, *, entries: int | None = None, maxlen: int | None = None, payload_bytes: int = 64
+) -> pd.DataFrame:
+    """Append ``entries`` events with no trimming, ``MAXLEN maxlen`` and ``MAXLEN ~ maxlen``.
+
+    Exact trimming keeps exactly ``maxlen`` entries; ``~`` lets Redis drop only
+    whole listpack nodes (``stream-node-max-entries``, 100 by default), so it
+    keeps a few more and does less work per append.
+    """
+    config = settings()
+    entries = config.memory_stream_entries if entries is None else entries
+    maxlen = config.memory_stream_maxlen if maxlen is None else maxlen
+    bounds.at_least("entries", entries)
+    bounds.at_least("maxlen", maxlen)
+    key = workshop_key("stream", "{bench:memory}")
+    payload = "x" * payload_bytes
+    rows = []
+    for label, trim in (("no trimming", None), (f"MAXLEN {maxlen}", False), (f"MAXLEN ~ {maxlen}", True)):
+        r.unlink(key)
+        started = time.perf_counter()
+        fields = lambda i: {"id": str(i), "payload": payload}  # noqa: E731
+        _xadd_many(r, key, entries, fields, maxlen=None if trim is None else maxlen, approximate=trim)
+        seconds = time.perf_counter() - started
+        kept, used = r.xlen(key), r.memory_usage(key, samples=0)
+        rows.append(
+            {
+                "trimming": label,
+                "appended": entries,
+                "kept": kept,
+                "bytes_total": used,
+                "bytes_per_kept_entry": used / kept,
+                "appends_per_s": entries / seconds,
+            }
+        )
+        r.unlink(key)
+    return pd.DataFrame(rows)
+
+
+def _xadd_many(r, key: str, entries: int, fields, *, maxlen=None, approximate=None) -> None:
+    pipe = r.pipeline(transaction=False)
+    for i in range(entries):
+        pipe.xadd(key, fields(i), maxlen=maxlen, approximate=bool(approximate))
+        if len(pipe) == 5_000:
+            pipe.execute()
+    pipe.execute()

@@ -1,4 +1,5 @@
-"""Notebook 04, running it for real: each experiment on a throwaway server it starts itself.
+"""Notebooks 04 (durability and memory) and 05 (security and scaling out): running it for real,
+each experiment on a throwaway server it starts itself.
 
 * ``persistence``: kill -9 under each persistence setting, acknowledged writes looked for;
 * ``blocking``: a script that blocks every client, BUSY, SCRIPT KILL;

@@ -12,6 +12,9 @@ not written) or SHUTDOWN NOSAVE get through.
   ``ping_summary``.
 * ``busy_then_script_kill``: the BUSY error another client gets, SCRIPT KILL
   from a third connection, and the error the script's caller gets.
+* ``unkillable``: the same with ``lua/write_then_spin.lua``, a script that
+  writes before it spins: SCRIPT KILL answers UNKILLABLE, SHUTDOWN NOSAVE is the
+  only way out, and a restart shows what each persistence setting kept.
 * ``course_script_costs``: how long each of the course's own scripts holds the
   server, from SLOWLOG (every call logged, with its duration in microseconds).
 * ``script_clocks``: what a script's clocks do on a given server: whether TIME
@@ -20,6 +23,8 @@ not written) or SHUTDOWN NOSAVE get through.
 
 Sizes: the workshop run spins 1,500 ms and times 10,000 calls per course script
 on a 100,000-player board; the ci run 600 ms, 500 calls, 10,000 players.
+``unkillable`` loads 100,000 players before the snapshot and 10,000 after it
+(ci: 10,000 and 1,000).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import matplotlib.pyplot as plt
@@ -37,6 +43,8 @@ import numpy as np
 import pandas as pd
 import redis
 from matplotlib.figure import Figure
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from tqdm.auto import tqdm
 
 from helpers import bounds, scripts
@@ -46,6 +54,15 @@ from helpers.servers import Throwaway, start_redis_binary
 
 SLOW_SCRIPT = "busy_loop"
 MAX_SCRIPT_MS = 60_000  # busy_loop.lua refuses more
+WRITING_SCRIPT = "write_then_spin"  # writes, then spins: SCRIPT KILL answers UNKILLABLE
+MAX_WRITING_SCRIPT_MS = 5_000  # write_then_spin.lua refuses more: its safety net
+# the two settings of the UNKILLABLE lesson; no automatic snapshot: the only one is the SAVE it runs
+UNKILLABLE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "rdb": ("--save", "", "--appendonly", "no"),
+    "aof_everysec": ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+}
+MARKER = "write_then_spin-marker"  # the member write_then_spin.lua adds before it spins
+AOF_FSYNC_LOG = "Calling fsync() on the AOF file"  # what the server logs as SHUTDOWN flushes the AOF
 PING = b"*1\r\n$4\r\nPING\r\n"
 CHUNK = 500  # calls between two SLOWLOG reads
 SLOWLOG_LEN = 100_000  # room for CHUNK calls of up to 199 commands each
@@ -224,6 +241,84 @@ def busy_then_script_kill(script_ms: int = 10_000, *, busy_threshold_ms: int = 1
     return pd.DataFrame(events).sort_values("at_ms", kind="stable").reset_index(drop=True)
 
 
+@dataclass
+class UnkillableRun:
+    """What ``unkillable``'s clients were told, and what each setting kept after SHUTDOWN NOSAVE."""
+
+    events: pd.DataFrame  # setting, at_ms, client, command, reply, raw_reply, waited_ms
+    counts: pd.DataFrame  # one row per setting, see ``unkillable``
+    busy_threshold_ms: int
+    hold_ms: int  # how long the other client kept getting BUSY before SCRIPT KILL was tried
+
+
+def unkillable(
+    players: int | None = None,
+    *,
+    after_save: int | None = None,
+    names: tuple[str, ...] = tuple(UNKILLABLE_SETTINGS),
+    busy_threshold_ms: int = 100,
+    hold_ms: int = 300,
+    spin_ms: int = MAX_WRITING_SCRIPT_MS,
+) -> UnkillableRun:
+    """The UNKILLABLE lesson, measured once per persistence setting in ``names`` (``UNKILLABLE_SETTINGS``).
+
+    On a throwaway server with busy-reply-threshold ``busy_threshold_ms``: ``players``
+    players are added (acknowledged), SAVE takes a snapshot, ``after_save`` more are
+    added (acknowledged); then ``lua/write_then_spin.lua`` adds a marker member to the
+    same board and spins for ``spin_ms``. From other connections, in this order:
+    ZSCORE of the marker (nil: the script has not run), ZSCORE again until the answer
+    is BUSY, then again ``hold_ms`` later (still BUSY: passing busy-reply-threshold
+    does not stop a script, it only makes the others get BUSY), SCRIPT KILL
+    (UNKILLABLE: the script has written), SHUTDOWN (BUSY: a shutdown that could save
+    is refused too), SHUTDOWN NOSAVE (the server exits: the connection closes, and the
+    script's caller never gets a reply). The server is then started again on the
+    same files and the board is counted.
+
+    ``events``: every reply in order, ``at_ms`` since the script was called;
+    ``reply`` is the server-neutral part (the error code: ``BUSY``, ``UNKILLABLE``;
+    ``nil``; ``OK``; ``connection closed``), ``raw_reply`` the text as sent (Valkey
+    says "Valkey is busy running a script", Redis "Redis is busy ..."; UNKILLABLE's
+    text is the same on Redis 7.0, 8.2 and Valkey 8.1).
+
+    ``counts``, one row per setting: ``acked_before_save`` / ``back_before_save``,
+    ``acked_after_save`` / ``back_after_save`` (players acknowledged, and found after the
+    restart), ``script_write_back`` (the marker is on the board after the restart),
+    ``script_write_seen`` (another client ever read the marker: it could not, every
+    command during the script was answered BUSY), ``busy_first_ms`` and
+    ``busy_last_ms`` (the first and the last BUSY the other client got), and
+    ``aof_fsync_at_shutdown`` (the server logged "Calling fsync() on the AOF file" as
+    SHUTDOWN NOSAVE ran: it flushes the AOF even with NOSAVE).
+
+    Measured on Redis 7.0 and 8.2 and Valkey 8.1: with ``rdb`` everything after the
+    SAVE is gone; with ``aof_everysec`` every acknowledged write is back and the
+    marker is not: a script's writes reach the AOF when the script ends, and this one
+    never ended.
+    """
+    players = settings().unkillable_players if players is None else players
+    players = bounds.integer("players", players, 1, 10_000_000)
+    after_save = settings().unkillable_after_save if after_save is None else after_save
+    after_save = bounds.integer("after_save", after_save, 1, 10_000_000)
+    for name in names:
+        if name not in UNKILLABLE_SETTINGS:
+            raise ValueError(f"unknown setting {name!r}; known: {sorted(UNKILLABLE_SETTINGS)}")
+    busy_threshold_ms = bounds.integer("busy_threshold_ms", busy_threshold_ms, 1, 1_000)
+    hold_ms = bounds.integer("hold_ms", hold_ms, 0, 2_000)
+    spin_ms = bounds.integer("spin_ms", spin_ms, 0, MAX_WRITING_SCRIPT_MS)
+    if spin_ms < busy_threshold_ms + hold_ms + 1_000:
+        raise ValueError(
+            f"spin_ms ({spin_ms}) must be at least busy_threshold_ms + hold_ms + 1000 "
+            f"({busy_threshold_ms + hold_ms + 1_000}): the script must still run at SHUTDOWN NOSAVE"
+        )
+    events, rows = [], []
+    for name in names:
+        run_events, row = _unkillable_once(name, players, after_save, busy_threshold_ms, hold_ms, spin_ms)
+        events += run_events
+        rows.append(row)
+    return UnkillableRun(
+        pd.DataFrame(events), pd.DataFrame(rows).set_index("setting"), busy_threshold_ms, hold_ms
+    )
+
+
 def course_script_costs(calls: int | None = None, *, board_size: int | None = None) -> pd.DataFrame:
     """How long each course script holds the server, per call, from SLOWLOG: one row per script.
 
@@ -296,8 +391,8 @@ def script_clocks(client: redis.Redis) -> dict:
 
 
 def course_scripts() -> list[str]:
-    """The course's scripts: every file in lua/ but the deliberately slow one."""
-    return [name for name in scripts.names() if name != SLOW_SCRIPT]
+    """The course's scripts: every file in lua/ but the two deliberately slow ones."""
+    return [name for name in scripts.names() if name not in (SLOW_SCRIPT, WRITING_SCRIPT)]
 
 
 # --- the parts ------------------------------------------------------------------------------------
@@ -346,6 +441,162 @@ class _Pinger:
         lines = self.socket.makefile("rb")
         while line := lines.readline():  # one line per reply: +PONG or -BUSY ...
             self.replies.append((time.perf_counter(), line.decode().strip().lstrip("+-")))
+
+
+class _Replies:
+    """The replies of an experiment's clients, timed; ``at_ms`` counts from ``zero`` (set when the script
+    is called, so what came before is negative)."""
+
+    def __init__(self, setting: str):
+        self.setting = setting
+        self.rows: list[dict] = []
+        self.zero = time.perf_counter()
+
+    def record(self, client: str, command: str, run: Callable[[], object]) -> str:
+        """Run ``run``, note its reply, and return the server-neutral part of it."""
+        sent = time.perf_counter()
+        try:
+            raw = run()
+        except redis.ConnectionError as error:  # SHUTDOWN NOSAVE: the server exited
+            reply, raw = "connection closed", str(error)
+        except redis.ResponseError as error:
+            raw = str(error)
+            reply = raw.split(" ", 1)[0]  # the error code: BUSY, UNKILLABLE, ERR
+        else:
+            raw = "OK" if raw is True else "nil" if raw is None else str(raw)
+            reply = raw
+        done = time.perf_counter()
+        self.rows.append(
+            {
+                "setting": self.setting,
+                "done": done,
+                "client": client,
+                "command": command,
+                "reply": reply,
+                "raw_reply": raw,
+                "waited_ms": round((done - sent) * 1000, 1),
+            }
+        )
+        return reply
+
+    def at_ms(self, row: dict) -> float:
+        return round((row["done"] - self.zero) * 1000, 1)
+
+    def last(self, client: str) -> dict:
+        """The latest reply ``client`` got (rows come from several threads: not simply the last row)."""
+        return next(row for row in reversed(self.rows) if row["client"] == client)
+
+    def table(self) -> list[dict]:
+        """The rows in the order the replies came, ``done`` turned into ``at_ms``."""
+        rows = sorted(self.rows, key=lambda row: row["done"])
+        return [
+            {"setting": r["setting"], "at_ms": self.at_ms(r), **{k: r[k] for k in list(r)[2:]}} for r in rows
+        ]
+
+
+def _unkillable_once(
+    name: str, players: int, after_save: int, threshold_ms: int, hold_ms: int, spin_ms: int
+) -> tuple[list[dict], dict]:
+    board = key("blocking", "unkillable", "board")
+    server = start_server(threshold_ms, extra_args=UNKILLABLE_SETTINGS[name])
+    replies = _Replies(name)
+    try:
+        loader = _no_retries(server.url)
+        acked_before = _add_players(loader, board, "before", players)
+        loader.save()
+        acked_after = _add_players(loader, board, "after", after_save)
+        caller, other, admin = (_no_retries(server.url) for _ in range(3))
+        sha = caller.script_load(scripts.source(WRITING_SCRIPT))
+        ask = f"ZSCORE board {MARKER}"
+
+        def read_marker() -> str:
+            return replies.record("other client", ask, lambda: other.zscore(board, MARKER))
+
+        read_marker()  # nil: the script has not run
+        call = f"EVALSHA {WRITING_SCRIPT} board {spin_ms} {MARKER}"
+        caller_thread = threading.Thread(
+            target=replies.record,
+            args=("caller", call, lambda: caller.evalsha(sha, 1, board, spin_ms, MARKER)),
+            daemon=True,
+        )
+        replies.zero = time.perf_counter()
+        caller_thread.start()
+        deadline = time.monotonic() + 30
+        while read_marker() == "nil":  # answered before the script started: not part of the story
+            replies.rows.remove(replies.last("other client"))
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server never answered BUSY: is write_then_spin running?")
+            time.sleep(0.005)
+        first_busy = replies.at_ms(replies.last("other client"))
+        time.sleep(max(0.0, first_busy + hold_ms - (time.perf_counter() - replies.zero) * 1000) / 1000)
+        read_marker()  # hold_ms later: BUSY still, the script runs on past the threshold
+        last_busy = replies.at_ms(replies.last("other client"))
+        replies.record("admin", "SCRIPT KILL", admin.script_kill)
+        replies.record("admin", "SHUTDOWN", lambda: admin.execute_command("SHUTDOWN"))
+        replies.record("admin", "SHUTDOWN NOSAVE", lambda: admin.execute_command("SHUTDOWN", "NOSAVE"))
+        caller_thread.join(timeout=30)
+        during = [row for row in replies.rows if row["client"] == "other client"][1:]
+        seen = any(row["reply"] not in ("BUSY", "nil") for row in during)
+        caller_reply = next((row["reply"] for row in replies.rows if row["client"] == "caller"), "no reply")
+        if caller_reply != "connection closed":
+            raise RuntimeError(
+                f"{WRITING_SCRIPT} answered {caller_reply!r} before SHUTDOWN NOSAVE ended it: "
+                "the machine is too slow for spin_ms, or the server did not obey"
+            )
+        _reap(server)
+        log = Path(server.data_dir, "redis.log").read_text(errors="replace")
+        server.restart()
+        after = _no_retries(server.url)
+        replies.record("other client, after the restart", ask, lambda: after.zscore(board, MARKER))
+        members = after.zrange(board, 0, -1)
+        for client in (loader, caller, other, admin, after):
+            client.close()
+    finally:
+        server.stop()
+    row = {
+        "setting": name,
+        "config": _config(UNKILLABLE_SETTINGS[name]),
+        "acked_before_save": acked_before,
+        "back_before_save": sum(member.startswith("before-") for member in members),
+        "acked_after_save": acked_after,
+        "back_after_save": sum(member.startswith("after-") for member in members),
+        "script_write_back": MARKER in members,
+        "script_write_seen": seen,
+        "busy_first_ms": first_busy,
+        "busy_last_ms": last_busy,
+        "aof_fsync_at_shutdown": AOF_FSYNC_LOG in log,
+    }
+    return replies.table(), row
+
+
+def _no_retries(url: str) -> redis.Redis:
+    """A client that never sends a command twice (redis-py retries on a dropped connection by default:
+    a retried SHUTDOWN NOSAVE or EVALSHA could reach the restarted server)."""
+    return redis.Redis.from_url(
+        url, decode_responses=True, retry=Retry(NoBackoff(), 0), socket_timeout=60, socket_connect_timeout=5
+    )
+
+
+def _add_players(client: redis.Redis, board: str, prefix: str, count: int) -> int:
+    """Add ``<prefix>-0`` ... to ``board``; the number the server acknowledged as added."""
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, count, 10_000):
+        pipe.zadd(board, {f"{prefix}-{n}": n for n in range(start, min(start + 10_000, count))})
+    return sum(pipe.execute())
+
+
+def _reap(server: Throwaway, *, timeout: float = 30.0) -> None:
+    """Wait for a server that exits on its own (SHUTDOWN) to be gone, so ``restart()`` can start it."""
+    deadline = time.monotonic() + timeout
+    while server.executor.running():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server did not exit within {timeout} s of SHUTDOWN NOSAVE")
+        time.sleep(0.01)
+    server.executor.stop()  # collects the exited process; its files stay
+
+
+def _config(args: tuple[str, ...]) -> str:
+    return " ".join(f'{flag} "{value}"' for flag, value in zip(args[::2], args[1::2]))
 
 
 def _fill_board(client: redis.Redis, players: int) -> str:

@@ -1,11 +1,11 @@
-"""A throwaway local Redis Cluster, and where a key lives in it: notebook 04's "scaling out".
+"""A throwaway local Redis Cluster, and where a key lives in it: notebook 05's "scaling out".
 
 ``start_cluster()`` starts three ``--cluster-enabled yes`` servers (through
 ``helpers.servers.start_redis_binary``: the same binary as every other throwaway
 server, free loopback ports, files under the git-ignored ``.workshop/``, stopped
 if Python exits), joins them with the cluster commands themselves, as
-``redis-cli --cluster create`` would (CLUSTER MEET, then CLUSTER ADDSLOTSRANGE
-for an even share of the slots on each: three primaries, no replicas, a teaching
+``redis-cli --cluster create`` would (``join``: CLUSTER ADDSLOTSRANGE for an even share of
+the slots on each, then CLUSTER MEET: three primaries, no replicas, a teaching
 cluster, not a highly available one), and waits until every node says
 ``cluster_state:ok``. No ``redis-cli`` is needed, which the pip Redis lacks::
 
@@ -107,7 +107,7 @@ def start_cluster(primaries: int = 3, *, node_timeout_ms: int = NODE_TIMEOUT_MS)
     try:
         for port in _cluster_ports(primaries):
             nodes.append(servers.start_redis_binary(extra_args=args, port=port, binary=binary))
-        _create([node.url for node in nodes])
+        join([node.url for node in nodes])
         _wait_until_ok([node.url for node in nodes], primaries)
     except BaseException:
         cluster.stop()
@@ -119,8 +119,10 @@ def start_cluster(primaries: int = 3, *, node_timeout_ms: int = NODE_TIMEOUT_MS)
     return cluster
 
 
-def _create(node_urls: list[str]) -> None:
-    """What ``redis-cli --cluster create --cluster-replicas 0`` does: slots split evenly, everyone met.
+def join(node_urls: list[str]) -> None:
+    """Make one cluster of empty ``--cluster-enabled`` nodes: what ``redis-cli --cluster create
+    --cluster-replicas 0`` sends. Each node takes an even share of the 16,384 slots, then the first
+    node meets the others (the cluster bus spreads who owns what).
 
     Each node gets its own config epoch first (CLUSTER SET-CONFIG-EPOCH), so no
     two primaries claim their slots with the same epoch while they meet.

@@ -1,7 +1,8 @@
 """Notebook 04's memory bill: what a board and a stream cost in RAM, and what a full Redis does.
 
 * ``sorted_set_by_name_length``: bytes per member as names grow (notebook 01's
-  ``helpers.bench.leaderboard.memory_by_name_length``, reused);
+  ``helpers.bench.leaderboard.memory_by_name_length``, reused), and ``name_cost``: the
+  fixed bytes of a member and the bytes each character of its name adds;
 * ``encoding_switch``: bytes per member either side of the listpack/skiplist
   switch (``zset-max-listpack-entries``, ``zset-max-listpack-value``), read
   from the server, never changed on it;
@@ -10,8 +11,6 @@
 * ``board_growth`` and ``project``: MEMORY USAGE and INFO memory as a board
   grows, projected to 5 million players by a linear fit, with and without the
   hash table's bucket array (``hash_buckets``), which grows in doublings;
-* ``stream_by_entry_size`` and ``stream_trimming``: bytes per stream entry, and
-  what MAXLEN (exact or ``~``) keeps;
 * ``eviction``: a leaderboard and a cache in a Redis that runs out of
   ``maxmemory``, under each ``maxmemory-policy``, on throwaway servers.
 
@@ -59,6 +58,23 @@ def sorted_set_by_name_length(r: redis.Redis, *, members: int | None = None, len
     """Bytes per member by member-name length (notebook 01's measurement, same function)."""
     members = settings().memory_members if members is None else members
     return memory_by_name_length(r, members=members, lengths=lengths)
+
+
+def name_cost(by_length: pd.DataFrame) -> dict[str, float]:
+    """What a member costs whatever its name, and what each character of the name adds.
+
+    A straight line through ``sorted_set_by_name_length``'s bytes per member against name
+    length: its intercept is the fixed part (the skiplist node, the hash table's entry,
+    the allocator's rounding), its slope the bytes per character. The name is stored once
+    (the hash table and the skiplist share it), so the slope is about one byte, a little
+    more where the allocator rounds up to its size classes.
+    """
+    if not isinstance(by_length, pd.DataFrame) or not {"name_length", "bytes_per_member"} <= set(by_length):
+        raise ValueError("by_length must be the DataFrame sorted_set_by_name_length() returns")
+    if by_length.name_length.nunique() < 2:
+        raise ValueError("a straight line needs at least two name lengths")
+    slope, intercept = np.polyfit(by_length.name_length, by_length.bytes_per_member, 1)
+    return {"fixed_bytes": float(intercept), "bytes_per_character": float(slope)}
 
 
 def listpack_limits(r: redis.Redis) -> dict[str, int]:
@@ -218,26 +234,6 @@ def _settled_memory(r: redis.Redis, timeout: float = 10.0) -> dict:
         time.sleep(0.05)
 
 
-def bucket_step(r: redis.Redis, *, at: int = 1_024, name_length: int = 8) -> dict:
-    """What MEMORY USAGE says one member past ``at`` (a power of two) costs, against one member before it.
-
-    On Redis the sorted set's hash table doubles there (``at`` more 8-byte buckets:
-    8 KiB at 1,024, a little less where sizes round); on Valkey 8.1, whose hash
-    table is another design (buckets of several entries), it grows in small
-    steps and no doubling shows. ``step_bytes`` is what the member past ``at``
-    added to MEMORY USAGE, ``average_bytes`` what a member costs on average at ``at``.
-    """
-    if isinstance(at, bool) or not isinstance(at, int) or at < 128 or at & (at - 1):
-        raise ValueError(f"at must be a power of two of at least 128, got {at!r}")
-    growth = board_growth(r, (at, at + 1), name_length=name_length, progress=False)
-    used = growth.set_index("members").memory_usage_bytes
-    return {
-        "members": at + 1,
-        "average_bytes": used[at] / at,
-        "step_bytes": int(used[at + 1] - used[at]),
-    }
-
-
 def hash_buckets(members: int) -> int:
     """Buckets in a skiplist board's hash table: the smallest power of two >= the member count.
 
@@ -258,8 +254,8 @@ def project(
     * that, mid-rehash: after the table doubles, old and new arrays exist
       together until it has moved every bucket, and a sorted set's table moves
       one bucket per command on that set, so a freshly loaded board can hold
-      both for a long time (Redis 7.0's MEMORY USAGE counts both arrays then,
-      Redis 8 only the new one; Valkey 8.1's table grows in small steps, not doublings);
+      both for a long time (MEMORY USAGE counts both then; every server doubles,
+      each at its own points: Redis at a power of two, Valkey at 7/8 of its capacity);
     * with ``small_board_bytes`` (bytes per member measured on a smaller board,
       as notebook 01 does), that figure times ``players``.
     """
@@ -288,85 +284,6 @@ def project(
             for m, total in estimates
         ]
     )
-
-
-# --- streams ------------------------------------------------------------------------------
-def stream_by_entry_size(
-    r: redis.Redis, *, entries: int | None = None, payload_sizes: Sequence[int] = (16, 64, 256, 1_024)
-) -> pd.DataFrame:
-    """Bytes per stream entry for entries of ``{"type", "id", "payload"}`` with growing payloads.
-
-    Entries that repeat the first entry's field names store only the values, so
-    the overhead per entry is small: the payload is most of the bill.
-    """
-    entries = settings().memory_stream_entries if entries is None else entries
-    bounds.at_least("entries", entries)
-    payload_sizes = bounds.counts("payload_sizes", payload_sizes, 0)
-    key = workshop_key("memory", "stream")
-    rows = []
-    for size in payload_sizes:
-        r.unlink(key)
-        payload = "x" * size
-        _xadd_many(r, key, entries, lambda i: {"type": "order", "id": str(i), "payload": payload})  # noqa: B023
-        used = r.memory_usage(key, samples=0)
-        rows.append(
-            {
-                "payload_bytes": size,
-                "entries": entries,
-                "bytes_total": used,
-                "bytes_per_entry": used / entries,
-                "overhead_per_entry": used / entries - size,
-            }
-        )
-        r.unlink(key)
-    return pd.DataFrame(rows)
-
-
-def stream_trimming(
-    r: redis.Redis, *, entries: int | None = None, maxlen: int | None = None, payload_bytes: int = 64
-) -> pd.DataFrame:
-    """Append ``entries`` events with no trimming, ``MAXLEN maxlen`` and ``MAXLEN ~ maxlen``.
-
-    Exact trimming keeps exactly ``maxlen`` entries; ``~`` lets Redis drop only
-    whole listpack nodes (``stream-node-max-entries``, 100 by default), so it
-    keeps a few more and does less work per append.
-    """
-    config = settings()
-    entries = config.memory_stream_entries if entries is None else entries
-    maxlen = config.memory_stream_maxlen if maxlen is None else maxlen
-    bounds.at_least("entries", entries)
-    bounds.at_least("maxlen", maxlen)
-    key = workshop_key("memory", "stream")
-    payload = "x" * payload_bytes
-    rows = []
-    for label, trim in (("no trimming", None), (f"MAXLEN {maxlen}", False), (f"MAXLEN ~ {maxlen}", True)):
-        r.unlink(key)
-        started = time.perf_counter()
-        fields = lambda i: {"id": str(i), "payload": payload}  # noqa: E731
-        _xadd_many(r, key, entries, fields, maxlen=None if trim is None else maxlen, approximate=trim)
-        seconds = time.perf_counter() - started
-        kept, used = r.xlen(key), r.memory_usage(key, samples=0)
-        rows.append(
-            {
-                "trimming": label,
-                "appended": entries,
-                "kept": kept,
-                "bytes_total": used,
-                "bytes_per_kept_entry": used / kept,
-                "appends_per_s": entries / seconds,
-            }
-        )
-        r.unlink(key)
-    return pd.DataFrame(rows)
-
-
-def _xadd_many(r, key: str, entries: int, fields, *, maxlen=None, approximate=None) -> None:
-    pipe = r.pipeline(transaction=False)
-    for i in range(entries):
-        pipe.xadd(key, fields(i), maxlen=maxlen, approximate=bool(approximate))
-        if len(pipe) == 5_000:
-            pipe.execute()
-    pipe.execute()
 
 
 # --- eviction -----------------------------------------------------------------------------
@@ -469,6 +386,10 @@ def _fill_until_full(policy: str, maxmemory: str, players: int, cache_writes: in
             "board_expected": len(expected),
             "board_members": final,
             "board_members_lost": len(expected) - final,
+            # how many times the board vanished whole (eviction takes a key, never some of its members)
+            "board_evictions": sum(
+                1 for a, b in zip(samples, samples[1:]) if b["board_members"] < a["board_members"]
+            ),
             "cache_keys_left": keys - (1 if final else 0),
             "evicted_keys": stats["evicted_keys"],
         }

@@ -1,40 +1,60 @@
-"""Notebook 04's security steps: least-privilege ACL users, script injection, exposure settings.
+"""Notebook 05's security steps: ACL users and what they can still do, script injection, exposure.
 
-* ``create_workshop_users``: one ACL user per job. The rate limiter's user may
-  run its scripts on ``workshop:ratelimit:*`` keys and nothing else; the board
-  reader may only read ``workshop:lb:*`` keys. ``permission_matrix`` tries a
-  list of jobs as each user and shows what is allowed and what gets NOPERM.
+* ``acl_syntax``: the ACL rule syntax the course's users are written in, one
+  rule a row, each with what it means and an example from those users.
+* ``create_workshop_users``: one ACL user per job: the rate limiter's (calling
+  its scripts by EVALSHA, or ``via="fcall"`` its functions only; ``via="both"``
+  makes both) and the board reader. ``permission_matrix`` tries a list of jobs
+  as each user, ``matrix_table`` shows it, ``beyond_the_job`` lists what each
+  user was allowed that is not its job, in plain words.
+* ``whoami`` and ``acl_log_after``: who a connection is logged in as, and what
+  ACL LOG recorded of a user's refused attempts, in the same columns on every server.
 * ``injection_demo``: a script built from user input by string concatenation,
   against the same script taking the input as ARGV.
+* ``config_set_demo``: what a client with admin rights (anyone, while the default
+  user has no password) can still change with CONFIG SET, and what is refused.
 * ``exposure_report``: bind, protected mode, password, default user, TLS, the
-  admin commands: can this server face a network?
+  admin commands: can this server face a network? ``compose_exposure``: what
+  protects the workshop's docker-compose Redis. ``PROTECTED_MODE``: what
+  protected mode does and does not do, in sentences a notebook can print.
 
-Changing ACLs changes the whole server, so the functions that do it take a
-``servers.Throwaway`` (a server this process started), never a client of the
-learner's Redis. Reading settings (``exposure_report``) works on any server.
+Changing ACLs or settings changes the whole server, so the functions that do it
+take a ``servers.Throwaway`` (a server this process started), never a client of
+the learner's Redis. Reading settings (``exposure_report``, ``acl_log``) works on
+any server.
 
-Why the limiter's user runs scripts by SHA (``+evalsha +script|load
-+script|exists``) rather than ``+eval`` or FCALL only: ``RateLimiter`` calls its
-scripts with EVALSHA and, after a restart or failover empties the script cache,
-loads them again with SCRIPT LOAD (a pipeline asks SCRIPT EXISTS first); without
-those two the limiter would fail closed for everyone after every restart. SCRIPT
-LOAD plus EVALSHA can run any Lua, like EVAL, but Redis checks every command a
-script calls against the calling user's ACL, so a script can do no more than the
-user could do command by command: the commands the limiter's scripts call, on
-its own keys. What ACLs cannot stop is a script that loops and blocks the
-server (until SCRIPT KILL). If that matters, use ``via="fcall"``: an operator
-loads the functions (``helpers.ratelimit.load_functions``; they persist in
-RDB/AOF and replicate, so nothing needs reloading) and the user gets ``+fcall``
-only, with no way to add code. ACLs check commands and keys, not call paths: the
-limiter's user can also send those same commands directly, on its own keys.
+What least privilege does NOT stop. ACLs check each command and the keys it
+names (inside a script or function too, against the calling user), not the code
+path that sent it:
+
+* The limiter's EVALSHA user has ``+evalsha +script|load +script|exists``:
+  ``RateLimiter`` calls its scripts by SHA and, after a restart or failover
+  empties the script cache, loads them again. SCRIPT LOAD plus EVALSHA runs ANY
+  Lua. Every command inside is checked, so the script can touch no other key,
+  but a loop that calls no command is checked by nothing: it holds the server,
+  every client waiting, until it ends or SCRIPT KILL stops it (allowed once it
+  has run past busy-reply-threshold, 5 s by default). The board reader has
+  SCRIPT LOAD and EVALSHA too (its reads are Lua), so it can do the same.
+* Both limiter users may send the commands their scripts call directly, on any
+  ``workshop:ratelimit:*`` key: ZREMRANGEBYSCORE on another client's log gives
+  that client a fresh limit, ZCARD reads anyone's. The FCALL-only user (an
+  operator loads the functions with ``helpers.ratelimit.load_functions``; they
+  persist in RDB/AOF and replicate) cannot add code, but a function's commands
+  are checked against the user calling it, so that user must hold them too.
+
+So a Redis user is a service, not a person: the limiter's credentials belong to
+the service that does the limiting, never to the clients being limited.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import redis
@@ -43,7 +63,7 @@ from helpers import scripts, servers
 from helpers.clients import redact
 from helpers.keyspace import key as workshop_key
 from helpers.leaderboard import Leaderboard
-from helpers.ratelimit import ALGORITHMS, RateLimiter
+from helpers.ratelimit import ALGORITHMS, FUNCTION_LIBRARY, RateLimiter, load_functions
 
 LEADERBOARD_SCRIPTS = ("leaderboard_rank", "leaderboard_standing", "leaderboard_range", "leaderboard_around")
 BOARD_READS = ("ZSCORE", "ZREVRANK", "ZREVRANGE", "ZCARD", "ZCOUNT", "HGET")  # Leaderboard's plain reads
@@ -54,17 +74,25 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 @dataclass(frozen=True)
 class User:
-    """An ACL user created on a throwaway server; ``client()`` connects as it."""
+    """An ACL user created on a throwaway server; ``client()`` connects as it.
+
+    ``job`` names the ``permission_matrix`` attempts that are this user's job
+    (``beyond_the_job`` lists the others it was allowed).
+    """
 
     name: str
     rules: tuple[str, ...]
     purpose: str
     url: str = field(repr=False)
     password: str = field(repr=False)
+    job: tuple[str, ...] = ()
 
     def client(self) -> redis.Redis:
+        """A client logged in as this user. It skips redis-py's CLIENT SETINFO on connect: a user
+        without that command would get it refused, silently, and every connection would add a line
+        to ACL LOG."""
         return redis.Redis.from_url(
-            self.url, username=self.name, password=self.password, decode_responses=True
+            self.url, username=self.name, password=self.password, decode_responses=True, driver_info=None
         )
 
 
@@ -113,8 +141,55 @@ def reader_rules() -> tuple[str, ...]:
     )
 
 
+# --- the ACL rule syntax ------------------------------------------------------------------------
+def acl_syntax() -> pd.DataFrame:
+    """The ACL rules the course's users are written in: ``rule``, ``meaning``, ``example``, ``used by``.
+
+    The examples come from the course's own users (``limiter_rules``,
+    ``reader_rules``, ``create_user``, a fresh server's default user, notebook
+    05's order producer); each one is a valid argument list for ``ACL SETUSER``.
+    Rules apply left to right, so a later rule can take back what an earlier one granted.
+    """
+    limiter, reader = limiter_rules("evalsha"), reader_rules()
+    keys = limiter[0]  # ~workshop:ratelimit:*
+    selector = next(rule for rule in reader if rule.startswith("("))
+    rows = [
+        ("on / off", "the user may log in / may not (connections already logged in keep working)", "on",
+         "every course user: create_user sends reset on >password, then the rules"),
+        ("reset", "start from nothing: off, no password, no keys, no channels, no commands", "reset",
+         "create_user, before on and the password"),
+        (">password", "add a password the user may log in with (Redis keeps only its SHA-256; <password "
+         "removes it)", ">a-long-random-password", "every course user: create_user sets 24 random bytes"),
+        ("nopass", "any password, or none, logs this user in", "nopass",
+         "the default user of a fresh server: user default on nopass ~* &* +@all"),
+        ("~pattern", "may read and write the keys that match the glob pattern", keys, "ratelimiter"),
+        ("%R~pattern", "may only read the keys that match (Redis 7.0+)", reader[0], "board-reader"),
+        ("%W~pattern", "may only write the keys that match (Redis 7.0+)", "%W~" + key_pattern("orders"),
+         "order producer, notebook 05: XADD only writes"),
+        ("%RW~pattern", "read and write: the same as ~pattern", "%RW~" + key_pattern("ratelimit"),
+         "ratelimiter, written out in full"),
+        ("allkeys", "every key: the same as ~*", "allkeys", "default user (~*)"),
+        ("resetkeys", "forget every key pattern granted so far (reset includes it)", f"resetkeys {keys}",
+         "none: create_user's reset does it"),
+        ("+command", "may run this command", "+zremrangebyscore",
+         "ratelimiter: each command its scripts call"),
+        ("-command", "may no longer run this command: takes one back after a category", "+@read -keys",
+         "none: the course grants single commands, so there is nothing to take back"),
+        ("+@category", "may run every command of the category (ACL CAT lists them)", "+@all", "default user"),
+        ("+command|subcommand", "may run this one subcommand, not the whole command", "+script|load",
+         "ratelimiter and board-reader: SCRIPT LOAD, not SCRIPT FLUSH"),
+        ("allcommands", "every command: the same as +@all", "allcommands", "default user (+@all)"),
+        ("(rules)", "a selector: a second set of rules checked on its own; a command is allowed if the "
+         "user's root rules, or one selector, allow it and every key it names", selector,
+         "board-reader: EVALSHA, but only on the board's keys"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["rule", "meaning", "example", "used by"])
+
+
 # --- users on a throwaway server ----------------------------------------------------------------
-def create_user(server: servers.Throwaway, name: str, rules, *, purpose: str = "") -> User:
+def create_user(
+    server: servers.Throwaway, name: str, rules, *, purpose: str = "", job: tuple[str, ...] = ()
+) -> User:
     """``ACL SETUSER name reset on >password rules...`` with a random password; returns the user."""
     admin = _admin(server)
     if not isinstance(name, str) or not _USERNAME.match(name) or name == "default":
@@ -129,17 +204,37 @@ def create_user(server: servers.Throwaway, name: str, rules, *, purpose: str = "
         raise ValueError(f"Redis refused the ACL rules for {name!r}: {exc}") from exc
     finally:
         admin.close()
-    return User(name, rules, purpose, server.url, password)
+    return User(name, rules, purpose, server.url, password, tuple(job))
 
 
 def create_workshop_users(server: servers.Throwaway, *, via: str = "evalsha") -> dict[str, User]:
-    """The two least-privilege users of the course: ``ratelimiter`` and ``board-reader``."""
-    return {
-        "ratelimiter": create_user(
-            server, "ratelimiter", limiter_rules(via), purpose=f"runs the rate-limit scripts ({via})"
-        ),
-        "board-reader": create_user(server, "board-reader", reader_rules(), purpose="reads leaderboards"),
+    """The least-privilege users of the course, by name.
+
+    ``via="evalsha"`` (the default) or ``"fcall"``: ``ratelimiter`` (calling the
+    limiter that way) and ``board-reader``. ``via="both"``: ``ratelimiter``
+    (EVALSHA), ``ratelimiter-fcall`` (FCALL only) and ``board-reader``.
+    """
+    if via not in (*VIA, "both"):
+        raise ValueError(f"via must be one of {(*VIA, 'both')}, got {via!r}")
+    names = (
+        {"evalsha": "ratelimiter", "fcall": "ratelimiter-fcall"} if via == "both" else {via: "ratelimiter"}
+    )
+    users = {
+        name: create_user(
+            server,
+            name,
+            limiter_rules(how),
+            purpose=f"runs the rate limiter ({how} only)"
+            if how == "fcall"
+            else "runs the rate-limit scripts",
+            job=LIMITER_JOBS[how],
+        )
+        for how, name in names.items()
     }
+    users["board-reader"] = create_user(
+        server, "board-reader", reader_rules(), purpose="reads leaderboards", job=READER_JOB
+    )
+    return users
 
 
 def _admin(server: object) -> redis.Redis:
@@ -150,27 +245,61 @@ def _admin(server: object) -> redis.Redis:
         )
     if server.stopped:
         raise ValueError(f"the throwaway server at {redact(server.url)} has been stopped")
-    return redis.Redis.from_url(server.url, decode_responses=True)
+    return redis.Redis.from_url(server.url, decode_responses=True, driver_info=None)
 
 
 # --- who may do what ----------------------------------------------------------------------------
+HIT = "RateLimiter.hit (EVALSHA)"
+HIT_MANY = "RateLimiter.hit_many (pipeline)"
+FCALL = "FCALL the limiter function"
+READ_LIMIT = "ZCARD on a ratelimit key, directly"
+RESET_OTHER = "reset another user's limit directly (ZREMRANGEBYSCORE)"
+BUSY_LOOP = "load and run a busy loop (SCRIPT LOAD + EVALSHA)"
+EVAL_ANY = "EVAL any script"
+ADD_CODE = "FUNCTION LOAD new code"
+TOP = "Leaderboard.top(3) (Lua, EVALSHA)"
+RANK = "Leaderboard.rank (Lua, EVALSHA)"
+SCORE = "Leaderboard.score (ZSCORE)"
+LIMITER_JOBS = {"evalsha": (HIT, HIT_MANY), "fcall": (FCALL,)}
+READER_JOB = (TOP, RANK, SCORE)
+LIMITER_FUNCTION = f"workshop_{ALGORITHMS['sliding_log']}"  # what load_functions() registers
+VICTIM = "victim"  # the client whose limit the matrix tries to reset: 3 requests used before each user
+# a loop that calls no Redis command: no ACL rule is ever checked while it spins
+SPIN = "local n = 0 for i = 1, tonumber(ARGV[1]) do n = n + 1 end return n"
+SPIN_LOOPS = 2_000_000  # tens of ms: long enough to measure, short enough for a matrix
+CONSEQUENCES = {  # what being allowed means, for the attempts beyond a job
+    READ_LIMIT: "can read any client's rate-limit state",
+    RESET_OTHER: "can give any client a fresh limit (or delete its history): the limit is only as "
+    "strong as these credentials are secret",
+    BUSY_LOOP: "can run any Lua: a loop that calls no command is checked by nothing and stalls every "
+    "client of the server until it ends (SCRIPT KILL only after busy-reply-threshold, 5 s)",
+    HIT: "can count requests for any client, using up their limit",
+    HIT_MANY: "can count requests for any client, using up their limit",
+    FCALL: "can count requests for any client, using up their limit",
+}
+
+
 def default_attempts() -> dict[str, Callable[[redis.Redis], object]]:
     """Jobs to try as each user: the allowed ones, and everything else."""
     board_key = workshop_key("lb", "{" + DEMO_BOARD + "}")
-    limiter_key = workshop_key("ratelimit", "{api:alice}", "sliding_log")
+    limiter_key = _limit_key("alice")
     return {
-        "RateLimiter.hit (EVALSHA)": lambda c: RateLimiter(c, 5, 60).hit("alice"),
-        "RateLimiter.hit_many (pipeline)": lambda c: RateLimiter(c, 5, 60).hit_many([("bob", 1), ("bob", 1)]),
+        HIT: lambda c: RateLimiter(c, 5, 60).hit("alice"),
+        HIT_MANY: lambda c: RateLimiter(c, 5, 60).hit_many([("bob", 1), ("bob", 1)]),
+        FCALL: lambda c: c.fcall(LIMITER_FUNCTION, 1, limiter_key, 60, 5, "", 1),
+        READ_LIMIT: lambda c: c.zcard(limiter_key),
+        RESET_OTHER: _reset_victim,
         "RateLimiter.reset (UNLINK)": lambda c: RateLimiter(c, 5, 60).reset("alice"),
-        "ZCARD on a ratelimit key, directly": lambda c: c.zcard(limiter_key),
-        "Leaderboard.top(3) (Lua, EVALSHA)": lambda c: Leaderboard(c, DEMO_BOARD).top(3),
-        "Leaderboard.rank (Lua, EVALSHA)": lambda c: Leaderboard(c, DEMO_BOARD).rank("alice"),
-        "Leaderboard.score (ZSCORE)": lambda c: Leaderboard(c, DEMO_BOARD).score("alice"),
+        BUSY_LOOP: _busy_loop,
+        EVAL_ANY: lambda c: c.eval("return 'any Lua'", 0),
+        ADD_CODE: lambda c: c.function_load(
+            "#!lua name=mine\nredis.register_function('mine', function() return 1 end)"
+        ),
+        TOP: lambda c: Leaderboard(c, DEMO_BOARD).top(3),
+        RANK: lambda c: Leaderboard(c, DEMO_BOARD).rank("alice"),
+        SCORE: lambda c: Leaderboard(c, DEMO_BOARD).score("alice"),
         "Leaderboard.add (MULTI, ZADD)": lambda c: Leaderboard(c, DEMO_BOARD).add("mallory", 1e9),
         "ZADD on the board, directly": lambda c: c.zadd(board_key, {"mallory": 1e9}),
-        "ZADD via a script (EVAL)": lambda c: c.eval(
-            "return redis.call('ZADD', KEYS[1], 1e9, 'm')", 1, board_key
-        ),
         "ZADD via SCRIPT LOAD + EVALSHA": lambda c: c.evalsha(
             c.script_load("return redis.call('ZADD', KEYS[1], 1e9, 'm')"), 1, board_key
         ),
@@ -183,6 +312,24 @@ def default_attempts() -> dict[str, Callable[[redis.Redis], object]]:
     }
 
 
+def _limit_key(client_id: str) -> str:
+    """The sliding-log key ``RateLimiter(r, ..., name="api")`` keeps for ``client_id``."""
+    return workshop_key("ratelimit", "{api:" + client_id + "}", "sliding_log")
+
+
+def _reset_victim(c: redis.Redis) -> str:
+    removed = c.zremrangebyscore(_limit_key(VICTIM), "-inf", "+inf")
+    return f"removed {removed} entries: {VICTIM}'s limit is whole again"
+
+
+def _busy_loop(c: redis.Redis, loops: int = SPIN_LOOPS) -> str:
+    sha = c.script_load(SPIN)
+    started = time.perf_counter()
+    done = c.evalsha(sha, 0, loops)
+    held_ms = (time.perf_counter() - started) * 1000
+    return f"{done:,} Lua loops, {held_ms:.0f} ms elapsed: every other client waited"
+
+
 def permission_matrix(
     server: servers.Throwaway,
     users: Mapping[str, User],
@@ -191,8 +338,11 @@ def permission_matrix(
     """Try every attempt as every user; one row each: user, attempt, outcome, detail.
 
     ``outcome`` is ``allowed``, ``NOPERM`` (refused by the ACL, at the command
-    or inside a script) or ``error`` (anything else). A demo board with three
-    players is written first, as the admin, so reads have something to read.
+    or inside a script) or ``error`` (anything else). First, as the admin: a
+    demo board with three players, so reads have something to read; the
+    limiter's functions (``load_functions``: removed afterwards unless they were
+    there before), so FCALL has something to call; and before each user, three
+    requests of ``VICTIM``'s, so a reset has something to reset.
     """
     if not users or not all(isinstance(u, User) for u in users.values()):
         raise ValueError("users must map names to User objects (create_workshop_users returns one)")
@@ -200,22 +350,61 @@ def permission_matrix(
     if not attempts or not all(callable(a) for a in attempts.values()):
         raise ValueError("attempts must map labels to callables taking a redis.Redis")
     admin = _admin(server)
-    Leaderboard(admin, DEMO_BOARD).add_many({"alice": 300, "bob": 200, "carol": 100}, progress=False)
+    had_functions = bool(admin.function_list(library=FUNCTION_LIBRARY))
     rows = []
-    for user in users.values():
-        client = user.client()
-        for label, attempt in attempts.items():
-            outcome, detail = _try(attempt, client)
-            rows.append({"user": user.name, "attempt": label, "outcome": outcome, "detail": detail})
-        client.close()
-    admin.close()
+    try:
+        Leaderboard(admin, DEMO_BOARD).add_many({"alice": 300, "bob": 200, "carol": 100}, progress=False)
+        load_functions(admin)
+        for user in users.values():
+            admin.unlink(_limit_key(VICTIM))
+            victim = RateLimiter(admin, 3, 60)
+            for _ in range(3):
+                victim.hit(VICTIM)
+            client = user.client()
+            try:
+                for label, attempt in attempts.items():
+                    outcome, detail = _try(attempt, client)
+                    rows.append({"user": user.name, "attempt": label, "outcome": outcome, "detail": detail})
+            finally:
+                client.close()
+    finally:
+        if not had_functions:
+            with contextlib.suppress(redis.ResponseError):
+                admin.function_delete(FUNCTION_LIBRARY)
+        admin.close()
     return pd.DataFrame(rows)
 
 
 def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
-    """The matrix as attempts x users, each cell ``allowed`` or ``NOPERM``, attempts in order."""
-    order = list(dict.fromkeys(matrix.attempt))
-    return matrix.pivot(index="attempt", columns="user", values="outcome").reindex(order)
+    """The matrix as attempts x users, each cell ``allowed`` or ``NOPERM``, attempts and users in order."""
+    attempts = list(dict.fromkeys(matrix.attempt))
+    users = list(dict.fromkeys(matrix.user))
+    return matrix.pivot(index="attempt", columns="user", values="outcome").reindex(
+        index=attempts, columns=users
+    )
+
+
+def beyond_the_job(matrix: pd.DataFrame, users: Mapping[str, User]) -> pd.DataFrame:
+    """What each user was allowed that is not its job: ``user``, ``attempt``, ``means``, ``detail``.
+
+    A user's job is ``User.job`` (``create_workshop_users`` sets it); ``means``
+    says in plain words what being allowed gives whoever holds its password.
+    """
+    if not isinstance(matrix, pd.DataFrame) or not {"user", "attempt", "outcome"} <= set(matrix.columns):
+        raise ValueError("matrix must be the DataFrame permission_matrix() returns")
+    jobs = {user.name: set(user.job) for user in users.values()}
+    allowed = matrix[matrix.outcome == "allowed"]
+    beyond = allowed[
+        [attempt not in jobs.get(user, ()) for user, attempt in zip(allowed.user, allowed.attempt)]
+    ]
+    return pd.DataFrame(
+        {
+            "user": beyond.user,
+            "attempt": beyond.attempt,
+            "means": [CONSEQUENCES.get(attempt, "") for attempt in beyond.attempt],
+            "detail": beyond.detail,
+        }
+    ).reset_index(drop=True)
 
 
 # what an ACL refusal says: Redis 7.0 first, then 7.2 and later (and Valkey)
@@ -264,6 +453,132 @@ def _try(attempt: Callable[[redis.Redis], object], client: redis.Redis) -> tuple
         refused = refusal(exc)
         return ("NOPERM", refused) if refused else ("error", str(exc))
     return "allowed", repr(result)[:80]
+
+
+# --- who am I, and what did the server refuse -----------------------------------------------------
+# ACL LOG's fields on every server (6.0+: count, reason, context, object, username, age-seconds,
+# client-info); 7.2+ and Valkey add entry-id, timestamp-created, timestamp-last-updated. Left out:
+# those, and age-seconds, which differs on every run; "command" is client-info's cmd.
+ACL_LOG_COLUMNS = ("username", "reason", "context", "object", "command", "count")
+
+
+def whoami(r: redis.Redis) -> str:
+    """ACL WHOAMI: the user this connection is logged in as.
+
+    ACL WHOAMI is a command like any other: a user not granted it gets
+    ``refused (NOPERM: command 'acl|whoami')`` here, and a line in ACL LOG.
+    """
+    try:
+        return _text(r.execute_command("ACL", "WHOAMI"))
+    except redis.ResponseError as exc:
+        refused = refusal(exc)
+        if refused is None:
+            raise
+        return f"refused ({refused})"
+
+
+def acl_log(r: redis.Redis, count: int | None = None) -> pd.DataFrame:
+    """ACL LOG (the last ``count`` entries, default 10), oldest first, in ``ACL_LOG_COLUMNS``.
+
+    ``reason`` is what was refused: ``command``, ``key``, ``channel`` or ``auth``
+    (a failed login); ``context`` where: ``toplevel``, ``multi`` or ``lua`` (a
+    script or a function); ``object`` the command, key or channel refused;
+    ``command`` the command the client sent (``evalsha`` when a script was
+    refused a key); ``count`` how many times the same refusal was logged (the
+    server merges repeats within 60 s into one entry and moves it to the front,
+    so "oldest" means least recently refused). Read-only: needs ACL LOG rights.
+    """
+    args = ("ACL", "LOG") if count is None else ("ACL", "LOG", int(count))
+    rows = []
+    for raw in reversed(r.execute_command(*args) or []):
+        entry = _fields(raw)
+        info = entry.get("client-info", "")
+        if isinstance(info, Mapping):
+            command = _text(info.get("cmd", ""))
+        else:
+            found = re.search(r"(?:^|\s)cmd=(\S+)", _text(info))
+            command = found.group(1) if found else ""
+        rows.append(
+            {
+                "username": _text(entry.get("username")),
+                "reason": _text(entry.get("reason")),
+                "context": _text(entry.get("context")),
+                "object": _text(entry.get("object")),
+                "command": command,
+                "count": int(entry.get("count", 0)),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ACL_LOG_COLUMNS))
+
+
+def log_attempts(user: User) -> dict[str, Callable[[redis.Redis], object]]:
+    """What ``acl_log_after`` tries by default: each refused for any of the course's users."""
+    board_key = workshop_key("lb", "{" + DEMO_BOARD + "}")
+    return {
+        "ACL WHOAMI": whoami,
+        "GET a key outside its patterns": lambda c: c.get("learner:precious"),
+        "the same GET again": lambda c: c.get("learner:precious"),
+        "ZADD on a board": lambda c: c.zadd(board_key, {"mallory": 1e9}),
+        "ZSCORE on a key outside its patterns": lambda c: c.zscore("learner:precious", "mallory"),
+        "a script reading another key": lambda c: c.evalsha(
+            c.script_load("return redis.call('GET', 'learner:precious')"), 0
+        ),
+        "log in with a wrong password": lambda c: _log_in(user, "not-the-password"),
+    }
+
+
+def acl_log_after(
+    server: servers.Throwaway,
+    user: User,
+    attempts: Mapping[str, Callable[[redis.Redis], object]] | None = None,
+) -> pd.DataFrame:
+    """What ACL LOG records when ``user`` tries ``attempts`` (default ``log_attempts(user)``).
+
+    On a throwaway server: ACL LOG RESET, the attempts as ``user`` (refusals are
+    expected and swallowed), the log read as the admin (``acl_log``), ACL LOG
+    RESET again, so the next demo starts from an empty log.
+    """
+    if not isinstance(user, User):
+        raise ValueError("user must be a User (create_workshop_users returns them)")
+    attempts = dict(attempts or log_attempts(user))
+    if not all(callable(a) for a in attempts.values()):
+        raise ValueError("attempts must map labels to callables taking a redis.Redis")
+    admin = _admin(server)
+    try:
+        admin.execute_command("ACL", "LOG", "RESET")
+        client = user.client()
+        try:
+            for attempt in attempts.values():
+                _try(attempt, client)
+        finally:
+            client.close()
+        return acl_log(admin)
+    finally:
+        admin.execute_command("ACL", "LOG", "RESET")
+        admin.close()
+
+
+def _log_in(user: User, password: str) -> str:
+    client = redis.Redis.from_url(user.url, username=user.name, password=password, driver_info=None)
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        return f"refused: {exc}"
+    finally:
+        client.close()
+    return "logged in"
+
+
+def _fields(raw: object) -> dict:
+    if isinstance(raw, list | tuple):  # RESP2 without redis-py's parser: a flat list
+        raw = dict(zip(raw[::2], raw[1::2]))
+    return {_text(k): v for k, v in dict(raw).items()}
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # --- script injection -----------------------------------------------------------------------
@@ -319,6 +634,28 @@ def injection_demo(r: redis.Redis) -> pd.DataFrame:
 
 # --- exposure --------------------------------------------------------------------------------
 LOOPBACK = ("127.", "::1", "-::1", "localhost")
+COMPOSE_FILE = servers.CHECKOUT / "docker-compose.yml"
+
+PROTECTED_MODE = (
+    "Protected mode is a safety net for a server left without a password: while it is on and the default "
+    "user has no password, Redis refuses every client that does not connect over loopback or a Unix "
+    "socket (since Redis 7.0 whatever bind says).",
+    "It does nothing once the default user has a password, and nothing for programs on the same machine.",
+    "The official redis Docker image turns it off: its Dockerfile builds Redis with protected-mode "
+    "defaulting to no (older images' entrypoint added --protected-mode no), because clients reaching "
+    "a container through a published port never arrive over its loopback.",
+    "What protects the workshop's compose Redis is the port published on 127.0.0.1 only (no other "
+    "machine reaches it) and --requirepass (no program on this machine gets in without the password).",
+    "On a real network: bind, or publish the port, on loopback or a private network only; require a "
+    "password, better one ACL user per job with the default user off; TLS between machines. Protected "
+    "mode is what is left when all of that was forgotten.",
+)
+CHECKLIST_EXPOSURE = (
+    "**Never expose Redis unprotected.** Listen on (or publish the port on) loopback or a private network "
+    "only, require a password kept out of git (better: one ACL user per job, default user off), TLS "
+    "across machines. Protected mode is only a safety net for a server without a password, and the "
+    "official Docker image turns it off."
+)
 
 
 def exposure_report(r: redis.Redis) -> pd.DataFrame:
@@ -327,9 +664,10 @@ def exposure_report(r: redis.Redis) -> pd.DataFrame:
     Read-only (CONFIG GET, ACL GETUSER): safe on any server. Never shows a
     password, only whether one is set. ``status`` is ``ok``, ``risk`` or
     ``info``; ``safe_to_expose`` says no while any row is a ``risk``. A server
-    in a container binds every interface inside it: what protects the
-    workshop's compose server is the loopback port publish, which Redis cannot
-    see, and its password.
+    in a container binds every interface inside it, with protected mode off
+    (the official image's default): what protects the workshop's compose
+    server is the loopback port publish, which Redis cannot see, and its
+    password (``compose_exposure`` reads them from docker-compose.yml).
     """
     config = _config(r, "bind", "protected-mode", "tls-port", "enable-debug-command", "enable-module-command")
     return assess_exposure(config, _default_user(r))
@@ -363,7 +701,13 @@ def assess_exposure(config: Mapping[str, str], default: Mapping[str, object]) ->
     elif password:
         row("default user", "on, password required", "ok", "AUTH before any command")
     else:
-        row("default user", "on, no password", "risk", "anyone who connects is an admin")
+        row(
+            "default user",
+            "on, no password",
+            "risk",
+            "anyone who connects is an admin: FLUSHALL, CONFIG SET requirepass (locking you out), "
+            "maxmemory...",
+        )
     if default.get("on") and password:
         row(
             "default user's rights",
@@ -374,16 +718,24 @@ def assess_exposure(config: Mapping[str, str], default: Mapping[str, object]) ->
     mode = config.get("protected-mode")
     if mode is None:
         row("protected-mode", "unknown", "info", "CONFIG is renamed or not allowed for this user")
-    elif password:
-        row("protected-mode", mode, "info", "only acts while the default user has no password")
+    elif password or default.get("on") is False:
+        row("protected-mode", mode, "info", "acts only while the default user has no password: not here")
+    elif loopback_only:
+        row("protected-mode", mode, "info", "changes nothing: only loopback clients can connect anyway")
+    elif mode == "yes":
+        row(
+            "protected-mode",
+            mode,
+            "ok",
+            "a safety net: clients from other machines are refused while there is no password "
+            "(programs on this machine, or in its container, still get in as admin)",
+        )
     else:
         row(
             "protected-mode",
             mode,
-            "ok" if mode == "yes" else "risk",
-            "refuses non-loopback clients while there is no password"
-            if mode == "yes"
-            else "off with no password: every client that reaches it is served",
+            "risk",
+            "off, no password, listening beyond loopback: every client that reaches the port is an admin",
         )
     tls = config.get("tls-port")
     if tls is not None:
@@ -405,7 +757,9 @@ def assess_exposure(config: Mapping[str, str], default: Mapping[str, object]) ->
         "CONFIG command",
         "reachable" if config else "renamed or denied",
         "info",
-        "CONFIG SET can rewrite the server's files (dir, dbfilename); only an admin should have it",
+        "CONFIG SET still changes maxmemory, save, appendonly, requirepass, protected-mode at runtime "
+        "(dir, dbfilename and the other protected configs are refused since 7.0): only an admin "
+        "should have it",
     )
     return pd.DataFrame(rows)
 
@@ -415,6 +769,147 @@ def safe_to_expose(report: pd.DataFrame) -> bool:
     if not isinstance(report, pd.DataFrame) or "status" not in report:
         raise ValueError("report must be the DataFrame exposure_report() returns")
     return not (report.status == "risk").any()
+
+
+def compose_exposure(path: str | Path | None = None) -> pd.DataFrame:
+    """What protects the Redis of ``docker-compose.yml``: ``setting``, ``value``, ``status``, ``why``.
+
+    Read from the file (default: the repository's): where the port is
+    published, whether a password is required, protected mode and bind inside
+    the container. Never shows a password: the file only names the variable.
+    """
+    import yaml  # only this function needs it
+
+    service = yaml.safe_load(Path(path or COMPOSE_FILE).read_text())["services"]["redis"]
+    command = [str(part) for part in service.get("command") or []]
+    hosts = [_published_on(port) for port in service.get("ports") or []]
+    rows = []
+
+    def row(setting: str, value: str, status: str, why: str) -> None:
+        rows.append({"setting": setting, "value": value, "status": status, "why": why})
+
+    def option(name: str) -> str | None:
+        return command[command.index(name) + 1] if name in command[:-1] else None
+
+    local = bool(hosts) and all(host.startswith(LOOPBACK) for host in hosts)
+    row(
+        "port published on",
+        ", ".join(host or "every interface" for host in hosts) or "not published",
+        "ok" if local or not hosts else "risk",
+        "only programs on this machine reach it; no other machine does"
+        if local
+        else "other machines reach it: a password and TLS are then a must",
+    )
+    secret = option("--requirepass")
+    variable = re.search(r"\$\{(\w+)", secret or "")
+    row(
+        "password",
+        f"required (--requirepass ${{{variable.group(1)}}})"
+        if variable
+        else "required"
+        if secret
+        else "none",
+        "ok" if secret else "risk",
+        "every client must AUTH; the password lives in .env, not in this file"
+        if secret
+        else "any program that reaches the port is an admin",
+    )
+    mode = option("--protected-mode")
+    row(
+        "protected-mode",
+        mode or "no (the image's default)",
+        "info",
+        "the official image builds Redis with protected mode off; with a password it would change nothing",
+    )
+    row(
+        "bind inside the container",
+        option("--bind") or "* -::* (every interface: Redis's default without a config file)",
+        "info",
+        "inside the container it listens everywhere; the published port decides who reaches it",
+    )
+    return pd.DataFrame(rows)
+
+
+def _published_on(port: object) -> str:
+    """A compose port entry's host address: ``"127.0.0.1:6379:6379"`` -> ``"127.0.0.1"``; ``""``: all."""
+    if isinstance(port, Mapping):
+        return str(port.get("host_ip", ""))
+    text = re.sub(r"\$\{[^}]*\}", "X", str(port))  # ${REDIS_PORT:-6379} has a colon of its own
+    parts = text.rsplit(":", 2)
+    return parts[0].strip("[]") if len(parts) == 3 else ""
+
+
+# --- what CONFIG SET can still do -----------------------------------------------------------
+_CONFIG_ATTEMPTS = (
+    ("CONFIG SET dir /tmp", ("CONFIG", "SET", "dir", "/tmp"),
+     "where RDB and AOF files go: the old trick of writing a file anywhere (cron, ssh keys) is closed"),
+    ("CONFIG SET dbfilename authorized_keys", ("CONFIG", "SET", "dbfilename", "authorized_keys"),
+     "the snapshot's file name: protected like dir"),
+    ("CONFIG SET enable-protected-configs yes", ("CONFIG", "SET", "enable-protected-configs", "yes"),
+     "the switch that would allow the two above is set at startup only"),
+    ("CONFIG SET maxmemory 1mb", ("CONFIG", "SET", "maxmemory", "1mb"),
+     "writes now fail with OOM, or keys are evicted, at once"),
+    ('CONFIG SET save ""', ("CONFIG", "SET", "save", ""), "no more snapshots"),
+    ("CONFIG SET appendonly no", ("CONFIG", "SET", "appendonly", "no"),
+     "no more AOF: with save off too, a restart loses everything"),
+    ("CONFIG SET requirepass <new>", ("CONFIG", "SET", "requirepass", "<new>"),
+     "every other client is locked out until it learns the new password"),
+    ("CONFIG SET protected-mode no", ("CONFIG", "SET", "protected-mode", "no"),
+     "a server without a password now serves other machines too (if it listens to them)"),
+    ("MODULE LOAD /tmp/evil.so", ("MODULE", "LOAD", "/tmp/evil.so"),
+     "loading native code is off unless enable-module-command is set at startup"),
+    ("DEBUG SLEEP 0", ("DEBUG", "SLEEP", "0"),
+     "DEBUG (sleep, crash, reload) is off unless enable-debug-command is set at startup"),
+)  # fmt: skip
+_RESTORED = ("maxmemory", "save", "appendonly", "requirepass", "protected-mode")
+
+
+def config_set_demo(server: servers.Throwaway) -> pd.DataFrame:
+    """What a client with admin rights can still do: ``action``, ``outcome``, ``means``, ``reply``.
+
+    Tried on a throwaway server as its default user (an admin without a
+    password, as on a server nobody locked). Since Redis 7.0, ``dir``,
+    ``dbfilename`` and the other protected configs are refused unless
+    ``enable-protected-configs`` was set at startup, and DEBUG and MODULE are
+    off; the rest of CONFIG SET (memory, persistence, the password, protected
+    mode) still works, and so would emptying the server (not tried: the course never
+    sends that command). ``outcome`` is ``allowed``, ``refused:
+    protected config``, ``refused: startup only`` or ``refused: disabled at
+    startup``, the same on every server; ``reply`` is what the server said.
+    The settings are put back afterwards.
+    ``bind`` and ``port`` can be changed at runtime too: not tried, it would
+    open the throwaway to the network.
+    """
+    admin = _admin(server)
+    before = {name: admin.config_get(name)[name] for name in _RESTORED}
+    rows = []
+    try:
+        for action, command, means in _CONFIG_ATTEMPTS:
+            if command[-1] == "<new>":
+                command = (*command[:-1], secrets.token_urlsafe(16))
+            try:
+                reply = admin.execute_command(*command)
+                said = "OK" if reply is True else _text(reply)
+            except redis.ResponseError as exc:
+                said = str(exc)
+            rows.append({"action": action, "outcome": _config_outcome(said), "means": means, "reply": said})
+    finally:
+        for name, value in before.items():  # the connection stays logged in after requirepass changes
+            admin.config_set(name, value)
+        admin.close()
+    return pd.DataFrame(rows)
+
+
+def _config_outcome(said: str) -> str:
+    if said == "OK":
+        return "allowed"
+    if "protected config" in said:
+        return "refused: protected config"
+    if "immutable config" in said:
+        return "refused: startup only"
+    if "command not allowed" in said:
+        return "refused: disabled at startup"
+    return "error"
 
 
 def _config(r: redis.Redis, *names: str) -> dict[str, str]:

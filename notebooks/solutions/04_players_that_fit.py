@@ -1,4 +1,4 @@
-"""Notebook 04, your turn 3: how many players fit in a memory budget, from a measured sample."""
+"""Notebook 04, your turn 1: how many players fit in a memory budget, from a measured sample."""
 
 SAMPLE = 10_000  # far past 128 members: a skiplist, as a board of millions is
 

@@ -18,6 +18,7 @@ from helpers.bench import streams as sb
 from helpers.bench.claims import CLAIMS
 from helpers.bench.sizes import settings
 from helpers.clients import redis_label
+from helpers.keyspace import key
 
 
 def workshop_keys(r) -> list[str]:
@@ -376,3 +377,31 @@ def test_claims_table_judges_the_best_pair_against_the_seeds_200k():
     table = sb.claims_table(PRODUCER, PRODUCERS, CEILING, CONSUMERS, LATENCY, together=together)
     row = table.set_index("claim").loc[f"{CLAIMS['together'].text} (best: 2 producers, 2 consumers)"]
     assert row[["target", "Redis", "met"]].tolist() == [">= 200,000 events/s", 210_000.0, "yes"]
+
+
+def test_stream_entries_cost_their_payload_plus_a_small_overhead(r):
+    frame = sb.stream_by_entry_size(r, entries=500, payload_sizes=(16, 256))
+    assert frame.bytes_per_entry.is_monotonic_increasing
+    assert (frame.overhead_per_entry > 0).all()
+    assert (frame.bytes_per_entry > frame.payload_bytes).all()
+    assert r.keys(key("stream", "{bench:memory}") + "*") == []
+
+
+def test_trimming_keeps_maxlen_exactly_or_a_little_more_with_the_tilde(r):
+    frame = sb.stream_trimming(r, entries=2_000, maxlen=300).set_index("trimming")
+    assert frame.loc["no trimming", "kept"] == 2_000
+    assert frame.loc["MAXLEN 300", "kept"] == 300
+    assert 300 <= frame.loc["MAXLEN ~ 300", "kept"] <= 300 + 100  # whole nodes of 100 entries
+    assert frame.loc["MAXLEN ~ 300", "bytes_total"] < frame.loc["no trimming", "bytes_total"] / 3
+    assert r.keys(key("stream", "{bench:memory}") + "*") == []
+
+
+@pytest.mark.parametrize("kwargs", [{"entries": 0}, {"maxlen": -5}, {"entries": 1.5}])
+def test_stream_trimming_rejects_bad_sizes(r, kwargs):
+    with pytest.raises(ValueError):
+        sb.stream_trimming(r, **kwargs)
+
+
+def test_stream_by_entry_size_rejects_bad_sizes(r):
+    with pytest.raises(ValueError):
+        sb.stream_by_entry_size(r, entries=10, payload_sizes=(-1,))

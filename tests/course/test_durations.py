@@ -17,7 +17,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from helpers.course import durations
 
 ROOT = Path(__file__).resolve().parents[2]
-REVISED = ["01_leaderboard", "02_streams", "03_rate_limiter"]
+REVISED = [
+    "01_leaderboard",
+    "02_streams",
+    "03_rate_limiter",
+    "04_durability_and_memory",
+    "05_security_and_scaling_out",
+]
 TOLERANCE = 0.20
 
 

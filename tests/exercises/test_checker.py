@@ -19,9 +19,10 @@ from IPython.lib.pretty import pretty
 from helpers import servers
 from helpers.clients import client_from_url
 from helpers.exercises import checker
+from helpers.exercises import durability as durability_exercises
 from helpers.exercises import leaderboard as leaderboard_exercises
-from helpers.exercises import production as production_exercises
 from helpers.exercises import ratelimit as ratelimit_exercises
+from helpers.exercises import scaling_out as scaling_exercises
 from helpers.exercises import streams as streams_exercises
 from helpers.exercises.checker import Verdict
 from helpers.keyspace import cleanup
@@ -40,7 +41,7 @@ EXERCISES = [  # (check, solution file, function name)
     (ratelimit_exercises.fixed_window_hit, "03_fixed_window", "fixed_window_hit"),
     (ratelimit_exercises.token_bucket_hit, "03_token_bucket", "token_bucket_hit"),
     (ratelimit_exercises.hit_without_lua, "03_hit_without_lua", "hit_without_lua"),
-    (production_exercises.players_that_fit, "04_players_that_fit", "players_that_fit"),
+    (durability_exercises.players_that_fit, "04_players_that_fit", "players_that_fit"),
 ]
 IDS = [name for _, _, name in EXERCISES]
 
@@ -522,21 +523,21 @@ WRONG = [  # (check, a realistic wrong answer, what its message must say)
     (ratelimit_exercises.token_bucket_hit, bucket_whole_tokens, "lose the fractions"),
     (ratelimit_exercises.token_bucket_hit, bucket_refused_take, "take tokens only when you allow"),
     (ratelimit_exercises.token_bucket_hit, bucket_ignoring_cost, "take cost tokens"),
-    (production_exercises.players_that_fit, fit_from_a_small_board, "packed in one listpack"),
+    (durability_exercises.players_that_fit, fit_from_a_small_board, "packed in one listpack"),
     (
-        production_exercises.players_that_fit,
+        durability_exercises.players_that_fit,
         fit_ignoring_name_length,
         "make the sample's names 120 characters",
     ),
-    (production_exercises.players_that_fit, fit_returning_bytes_per_member, "is about the bytes per member"),
+    (durability_exercises.players_that_fit, fit_returning_bytes_per_member, "is about the bytes per member"),
     (
-        production_exercises.players_that_fit,
+        durability_exercises.players_that_fit,
         fit_dividing_by_the_whole_sample,
         "divide by the whole sample board's MEMORY USAGE",
     ),
-    (production_exercises.players_that_fit, fit_as_a_float, "a number of players is whole"),
+    (durability_exercises.players_that_fit, fit_as_a_float, "a number of players is whole"),
     (
-        production_exercises.players_that_fit,
+        durability_exercises.players_that_fit,
         fit_with_a_sample_outside_key,
         f"wrote to {workshop_key('memory', 'my-sample')}: build your sample board at key",
     ),
@@ -620,7 +621,7 @@ def test_a_sample_left_behind_passes_with_a_tip_and_the_check_removes_it(r):
         r.zadd(key, {f"p:{i}".ljust(name_length, "x"): i for i in range(2_000)})
         return int(maxmemory_bytes // (r.memory_usage(key, samples=0) / 2_000))
 
-    verdict = production_exercises.players_that_fit(r, keeps_its_sample)
+    verdict = durability_exercises.players_that_fit(r, keeps_its_sample)
     assert verdict.ok and "Tip: your sample board was still at key" in verdict.message
     assert scratch_keys(r) == []
 
@@ -629,8 +630,8 @@ def test_a_sample_left_behind_passes_with_a_tip_and_the_check_removes_it(r):
 # region_board_key computes slots (CRC16, as a cluster does); producer_rules tries the rules on
 # a throwaway server it starts and stops. So they are called check.<name>(<function>), no r.
 WITHOUT_REDIS = [  # (check, solution file, function name)
-    (production_exercises.region_board_key, "04_region_board_key", "region_board_key"),
-    (production_exercises.producer_rules, "04_producer_rules", "producer_rules"),
+    (scaling_exercises.region_board_key, "05_region_board_key", "region_board_key"),
+    (scaling_exercises.producer_rules, "05_producer_rules", "producer_rules"),
 ]
 IDS_WITHOUT_REDIS = [name for _, _, name in WITHOUT_REDIS]
 
@@ -677,73 +678,73 @@ key_without_region = week_board_key(lambda week, region: f"{{{week}}}")
 key_without_prefix = lambda week, region: f"lb:{{{week}}}:{region}"  # noqa: E731
 
 WRONG_WITHOUT_REDIS = [  # (check, a realistic wrong answer, what its message must say)
-    (production_exercises.region_board_key, key_without_tag, "would fail on a cluster with CROSSSLOT"),
-    (production_exercises.region_board_key, key_without_tag, "eu → slot "),
-    (production_exercises.region_board_key, key_without_tag, "Without a hash tag the whole key is hashed"),
+    (scaling_exercises.region_board_key, key_without_tag, "would fail on a cluster with CROSSSLOT"),
+    (scaling_exercises.region_board_key, key_without_tag, "eu → slot "),
+    (scaling_exercises.region_board_key, key_without_tag, "Without a hash tag the whole key is hashed"),
     (
-        production_exercises.region_board_key,
+        scaling_exercises.region_board_key,
         key_tagging_the_region,
         "hold the region, so each region's board",
     ),
-    (production_exercises.region_board_key, key_with_empty_tag, "Empty braces are no hash tag"),
-    (production_exercises.region_board_key, key_with_a_fixed_tag, "one node holds every board of every week"),
-    (production_exercises.region_board_key, key_without_region, "each region needs a board of its own"),
-    (production_exercises.region_board_key, key_without_prefix, "outside the workshop's keys"),
+    (scaling_exercises.region_board_key, key_with_empty_tag, "Empty braces are no hash tag"),
+    (scaling_exercises.region_board_key, key_with_a_fixed_tag, "one node holds every board of every week"),
+    (scaling_exercises.region_board_key, key_without_region, "each region needs a board of its own"),
+    (scaling_exercises.region_board_key, key_without_prefix, "outside the workshop's keys"),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["~" + security.key_pattern("orders"), "+@write"],
         "+@write lets it XTRIM",
     ),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["~" + security.key_pattern("orders"), "+@write"],
         f"DEL {workshop_key('orders', 'eu')}",
     ),
-    (production_exercises.producer_rules, lambda: ["~*", "+xadd"], "~* lets it XADD billing:invoices"),
+    (scaling_exercises.producer_rules, lambda: ["~*", "+xadd"], "~* lets it XADD billing:invoices"),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["~" + workshop_key("*"), "+xadd"],
         f"lets it XADD {workshop_key('payments', 'eu')}",
     ),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["~" + security.key_pattern("orders"), "+@stream"],
         f"+@stream lets it XRANGE {workshop_key('orders', 'eu')}, XREAD",
     ),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["~" + security.key_pattern("orders"), "+xadd", "+eval"],
         "+eval lets it EVAL a script",
     ),
-    (production_exercises.producer_rules, lambda: ["~" + security.key_pattern("orders")], "You forgot +xadd"),
-    (production_exercises.producer_rules, lambda: ["+xadd"], "No key pattern of yours covers that key"),
+    (scaling_exercises.producer_rules, lambda: ["~" + security.key_pattern("orders")], "You forgot +xadd"),
+    (scaling_exercises.producer_rules, lambda: ["+xadd"], "No key pattern of yours covers that key"),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["%R~" + security.key_pattern("orders"), "+xadd"],
         "gives read-only access and XADD writes",
     ),
-    (production_exercises.producer_rules, lambda: ["allkeys", "allcommands"], "allcommands lets it XRANGE"),
+    (scaling_exercises.producer_rules, lambda: ["allkeys", "allcommands"], "allcommands lets it XRANGE"),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["~" + security.key_pattern("orders"), "+xadd", "nopass"],
         "'nopass' lets anyone",
     ),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["~" + security.key_pattern("orders"), "+xadd", ">hunter2"],
         "leave passwords out of the rules",
     ),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: ["reset", "~" + security.key_pattern("orders"), "+xadd"],
         "could not log in as order-producer",
     ),
     (
-        production_exercises.producer_rules,
+        scaling_exercises.producer_rules,
         lambda: "~" + security.key_pattern("orders") + " +xadd",
         "return a list of rules, one string each",
     ),
-    (production_exercises.producer_rules, lambda: ["+xadd", "+xappend"], "Redis refused the ACL rules"),
+    (scaling_exercises.producer_rules, lambda: ["+xadd", "+xappend"], "Redis refused the ACL rules"),
 ]
 
 
@@ -764,7 +765,7 @@ def test_every_check_needing_no_redis_has_a_wrong_answer_named():
 
 
 def test_write_only_key_access_is_a_right_answer_too():
-    verdict = production_exercises.producer_rules(lambda: ["%W~" + security.key_pattern("orders"), "+xadd"])
+    verdict = scaling_exercises.producer_rules(lambda: ["%W~" + security.key_pattern("orders"), "+xadd"])
     assert verdict.ok, verdict.message
 
 
@@ -776,9 +777,9 @@ def test_the_acl_check_stops_the_server_it_started_whatever_the_answer(monkeypat
         return started[-1]
 
     monkeypatch.setattr(servers, "start_redis_binary", start_and_note)
-    production_exercises.producer_rules(solution("04_producer_rules", "producer_rules"))
-    production_exercises.producer_rules(lambda: ["reset"])  # the login fails in the middle of the check
-    production_exercises.producer_rules(stub)  # the stub starts nothing
+    scaling_exercises.producer_rules(solution("05_producer_rules", "producer_rules"))
+    scaling_exercises.producer_rules(lambda: ["reset"])  # the login fails in the middle of the check
+    scaling_exercises.producer_rules(stub)  # the stub starts nothing
     assert len(started) == 2
     assert all(server.stopped and not server.data_dir.exists() for server in started)
 
@@ -787,12 +788,12 @@ def test_the_slots_the_key_check_computes_are_the_clusters_and_its_verdicts_hold
     if not os.environ.get("REDIS_CLUSTER_URL"):
         pytest.skip("no local Redis Cluster in this session (REDIS_CLUSTER_URL unset)")
     cluster = client_from_url(os.environ["REDIS_CLUSTER_URL"])
-    right = solution("04_region_board_key", "region_board_key")
+    right = solution("05_region_board_key", "region_board_key")
     try:
         for make in (right, key_without_tag, key_with_empty_tag, key_tagging_the_region):
             keys = [make("2026-W01", region) for region in ("eu", "us", "apac", "world")]
             for key in keys:
-                assert production_exercises._slot(key) == cluster.cluster_keyslot(key)
+                assert scaling_exercises._slot(key) == cluster.cluster_keyslot(key)
             for n, key in enumerate(keys[:-1]):
                 cluster.zadd(key, {"ana": n + 1, "bob": 10})
             if make is right:

@@ -1,4 +1,5 @@
-"""helpers.production.blocking and lua/busy_loop.lua: a slow script blocks every client, BUSY, SCRIPT KILL.
+"""helpers.production.blocking, lua/busy_loop.lua and lua/write_then_spin.lua: a slow script blocks every
+client, BUSY, SCRIPT KILL, and UNKILLABLE once the script has written.
 
 Everything that blocks runs on a throwaway server of its own. The latency checks
 are properties of blocking (a ping sent during the script waited for it), not
@@ -17,6 +18,7 @@ from helpers import clients, scripts
 from helpers.production import blocking
 
 BUSY = "BUSY "  # then "Redis is busy running a script..." (or "Valkey is busy ...")
+WRITE_THEN_SPIN = "write_then_spin"
 
 
 @pytest.fixture(scope="module")
@@ -129,10 +131,126 @@ def test_course_script_costs_has_a_row_per_course_script():
     assert (costs.p50_us > 0).all()
 
 
-def test_course_scripts_are_every_lua_file_but_the_slow_one():
+def test_course_scripts_are_every_lua_file_but_the_two_slow_ones():
     every = scripts.names()
-    assert blocking.course_scripts() == [name for name in every if name != "busy_loop"]
+    assert blocking.course_scripts() == [name for name in every if name not in ("busy_loop", WRITE_THEN_SPIN)]
     assert "sliding_window" in blocking.course_scripts()
+
+
+# --- write_then_spin.lua and the UNKILLABLE lesson ------------------------------------------------
+
+
+def test_write_then_spin_adds_its_marker_then_holds_the_server_for_the_time_asked(private):
+    board = "workshop:blocking:spin"
+    started = time.perf_counter()
+    elapsed_ms, loops, clock = private.eval(scripts.source(WRITE_THEN_SPIN), 1, board, 200, "marker")
+    waited_ms = (time.perf_counter() - started) * 1000
+    assert private.zscore(board, "marker") == 0
+    assert elapsed_ms >= 200 and loops > 0
+    assert 200 <= waited_ms < 200 + 1_000
+    assert clock == blocking.script_clocks(private)["busy_loop_clock"]  # the same clock as busy_loop
+    private.delete(board)
+
+
+@pytest.mark.parametrize(
+    ("keys", "args", "says"),
+    [
+        (["workshop:blocking:spin"], ["x", "m"], "ARGV[1] (milliseconds) must be an integer from 0 to 5000"),
+        (["workshop:blocking:spin"], ["-5", "m"], "ARGV[1]"),
+        (["workshop:blocking:spin"], ["1.5", "m"], "ARGV[1]"),
+        (["workshop:blocking:spin"], ["007", "m"], "ARGV[1]"),
+        (["workshop:blocking:spin"], ["5001", "m"], "ARGV[1]"),  # the safety net: at most 5 s
+        (["workshop:blocking:spin"], ["", "m"], "ARGV[1]"),
+        (["workshop:blocking:spin"], [], "ARGV[1]"),
+        (["workshop:blocking:spin"], ["10"], "ARGV[2] (the marker member) must be a non-empty string"),
+        (["workshop:blocking:spin"], ["10", ""], "ARGV[2]"),
+        (["workshop:blocking:spin"], ["10", "m", "extra"], "expected 2 arguments"),
+        ([], ["10", "m"], "expected 1 key"),
+        (["workshop:blocking:spin", "workshop:blocking:other"], ["10", "m"], "expected 1 key"),
+    ],
+)
+def test_write_then_spin_with_bad_arguments_errors_at_once_and_writes_nothing(r, keys, args, says):
+    before = r.dbsize()
+    started = time.perf_counter()
+    with pytest.raises(redis.ResponseError) as raised:
+        r.eval(scripts.source(WRITE_THEN_SPIN), len(keys), *keys, *args)
+    assert f"write_then_spin: {says}" in str(raised.value)
+    assert time.perf_counter() - started < 1.0  # refused before any spinning
+    assert r.dbsize() == before
+
+
+@pytest.fixture(scope="module")
+def unkillable_run():
+    return blocking.unkillable(2_000, after_save=500, busy_threshold_ms=100, hold_ms=300)
+
+
+def _story(run: blocking.UnkillableRun, setting: str) -> list[tuple[str, str, str]]:
+    events = run.events[run.events.setting == setting]
+    return [(e.client, " ".join(e.command.split()[:2]), e.reply) for e in events.itertuples()]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("setting", ["rdb", "aof_everysec"])
+def test_script_kill_of_a_script_that_wrote_is_unkillable_and_only_shutdown_nosave_ends_it(
+    unkillable_run, setting
+):
+    story = _story(unkillable_run, setting)
+    assert story[:5] == [
+        ("other client", "ZSCORE board", "nil"),  # before the script
+        ("other client", "ZSCORE board", "BUSY"),  # past busy-reply-threshold
+        ("other client", "ZSCORE board", "BUSY"),  # hold_ms later: the script still runs
+        ("admin", "SCRIPT KILL", "UNKILLABLE"),  # it wrote: it cannot be stopped halfway
+        ("admin", "SHUTDOWN", "BUSY"),  # a plain SHUTDOWN, which could save, is refused as well
+    ]
+    # SHUTDOWN NOSAVE: the server exits, both connections close (in either order)
+    assert sorted(story[5:7]) == [
+        ("admin", "SHUTDOWN NOSAVE", "connection closed"),
+        ("caller", "EVALSHA write_then_spin", "connection closed"),
+    ]
+    assert story[7:] == [
+        ("other client, after the restart", "ZSCORE board", "nil")
+    ]  # the partial write is gone
+    events = unkillable_run.events[unkillable_run.events.setting == setting]
+    raw = dict(zip(events.reply, events.raw_reply))
+    assert "busy running a script" in raw["BUSY"]  # "Redis is busy ..." or "Valkey is busy ..."
+    assert "already executed write commands" in raw["UNKILLABLE"] and "SHUTDOWN NOSAVE" in raw["UNKILLABLE"]
+
+
+@pytest.mark.timeout(60)
+def test_passing_busy_reply_threshold_does_not_stop_a_script(unkillable_run):
+    counts = unkillable_run.counts
+    assert (counts.busy_first_ms >= unkillable_run.busy_threshold_ms * 0.9).all()
+    # BUSY still, hold_ms later: the threshold only turns the others away; the script runs on
+    assert (counts.busy_last_ms - counts.busy_first_ms >= unkillable_run.hold_ms).all()
+
+
+@pytest.mark.timeout(60)
+def test_shutdown_nosave_under_rdb_loses_every_write_since_the_snapshot(unkillable_run):
+    rdb = unkillable_run.counts.loc["rdb"]
+    assert rdb.back_before_save == rdb.acked_before_save == 2_000
+    assert rdb.acked_after_save == 500 and rdb.back_after_save == 0
+    assert not rdb.script_write_back
+    assert not rdb.aof_fsync_at_shutdown
+
+
+@pytest.mark.timeout(60)
+def test_shutdown_nosave_under_aof_keeps_every_acknowledged_write_but_not_the_scripts_partial_write(
+    unkillable_run,
+):
+    aof = unkillable_run.counts.loc["aof_everysec"]
+    assert aof.back_before_save == aof.acked_before_save == 2_000
+    assert aof.back_after_save == aof.acked_after_save == 500
+    assert aof.aof_fsync_at_shutdown  # SHUTDOWN NOSAVE still flushed and fsynced the AOF
+    assert not aof.script_write_back  # a script reaches the AOF when it ends: this one never did
+
+
+@pytest.mark.timeout(60)
+def test_no_other_client_could_read_the_scripts_partial_write(unkillable_run):
+    assert not unkillable_run.counts.script_write_seen.any()
+    during = unkillable_run.events[
+        (unkillable_run.events.client == "other client") & (unkillable_run.events.at_ms > 0)
+    ]
+    assert set(during.reply) == {"BUSY"}
 
 
 @pytest.mark.parametrize(
@@ -147,6 +265,12 @@ def test_course_scripts_are_every_lua_file_but_the_slow_one():
         (lambda: blocking.busy_then_script_kill(500, busy_threshold_ms=100), "SCRIPT KILL"),
         (lambda: blocking.course_script_costs(0), "calls"),
         (lambda: blocking.course_script_costs(10, board_size=True), "board_size"),
+        (lambda: blocking.unkillable(0), "players"),
+        (lambda: blocking.unkillable(10, after_save=-1), "after_save"),
+        (lambda: blocking.unkillable(10, names=("rdb", "nope")), "nope"),
+        (lambda: blocking.unkillable(10, busy_threshold_ms=0), "busy_threshold_ms"),
+        (lambda: blocking.unkillable(10, spin_ms=5_001), "spin_ms"),
+        (lambda: blocking.unkillable(10, spin_ms=1_000), "SHUTDOWN NOSAVE"),
     ],
 )
 def test_bad_inputs_are_clear_errors(call, argument):

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from helpers import clients
 from helpers.keyspace import key
 from helpers.production import memory
 
@@ -54,23 +53,6 @@ def test_hash_buckets_is_the_power_of_two_above_the_member_count():
     assert [memory.hash_buckets(n) for n in counts] == [0, 4, 1_024, 1_024, 2_048, 2**20]
 
 
-def test_a_redis_board_pays_for_a_bigger_bucket_array_one_member_past_a_power_of_two_and_valkey_does_not(r):
-    step = memory.bucket_step(r, at=1_024)
-    assert step["members"] == 1_025
-    assert 20 < step["average_bytes"] < 1_000  # a node, its name and its share of the buckets
-    if clients.product_version(r)[0] == "Valkey":  # its hash table grows by small buckets, not doublings
-        assert step["step_bytes"] < 2 * 1_024
-    else:  # one more node and 1,024 more 8-byte buckets: 8 KiB, a little less where sizes round
-        assert step["step_bytes"] >= 6 * 1_024
-
-
-@pytest.mark.parametrize("at", [1_000, 64, True])
-def test_bucket_step_needs_a_power_of_two_of_at_least_128(r, at):
-    with pytest.raises(ValueError, match="power of two"):
-        memory.bucket_step(r, at=at)
-    assert _workshop_keys(r) == []
-
-
 def test_board_growth_and_its_projection(r):
     growth = memory.board_growth(r, (1_000, 3_000, 6_000), progress=False)
     assert list(growth.encoding.unique()) == ["skiplist"]
@@ -107,34 +89,6 @@ def test_board_growth_rejects_bad_sizes(r):
     assert _workshop_keys(r) == []
 
 
-def test_stream_entries_cost_their_payload_plus_a_small_overhead(r):
-    frame = memory.stream_by_entry_size(r, entries=500, payload_sizes=(16, 256))
-    assert frame.bytes_per_entry.is_monotonic_increasing
-    assert (frame.overhead_per_entry > 0).all()
-    assert (frame.bytes_per_entry > frame.payload_bytes).all()
-    assert r.keys(key("memory") + "*") == []
-
-
-def test_trimming_keeps_maxlen_exactly_or_a_little_more_with_the_tilde(r):
-    frame = memory.stream_trimming(r, entries=2_000, maxlen=300).set_index("trimming")
-    assert frame.loc["no trimming", "kept"] == 2_000
-    assert frame.loc["MAXLEN 300", "kept"] == 300
-    assert 300 <= frame.loc["MAXLEN ~ 300", "kept"] <= 300 + 100  # whole nodes of 100 entries
-    assert frame.loc["MAXLEN ~ 300", "bytes_total"] < frame.loc["no trimming", "bytes_total"] / 3
-    assert r.keys(key("memory") + "*") == []
-
-
-@pytest.mark.parametrize("kwargs", [{"entries": 0}, {"maxlen": -5}, {"entries": 1.5}])
-def test_stream_trimming_rejects_bad_sizes(r, kwargs):
-    with pytest.raises(ValueError):
-        memory.stream_trimming(r, **kwargs)
-
-
-def test_stream_by_entry_size_rejects_bad_sizes(r):
-    with pytest.raises(ValueError):
-        memory.stream_by_entry_size(r, entries=10, payload_sizes=(-1,))
-
-
 @pytest.fixture(scope="module")
 def evicted():
     return memory.eviction(
@@ -148,7 +102,7 @@ def test_noeviction_refuses_writes_and_loses_no_player(evicted):
     assert row.oom_errors > 0
     assert row.board_members_lost == 0
     assert row.board_members == row.board_expected >= 10_000
-    assert row.evicted_keys == 0
+    assert row.evicted_keys == 0 and row.board_evictions == 0
     assert row.accepted + row.oom_errors == row.writes
 
 
@@ -156,7 +110,7 @@ def test_allkeys_lru_accepts_every_write_and_players_vanish(evicted):
     row = evicted[0].set_index("policy").loc["allkeys-lru"]
     assert row.oom_errors == 0
     assert row.accepted == row.writes
-    assert row.board_members_lost > 0
+    assert row.board_members_lost > 0 and row.board_evictions >= 1
 
 
 def test_volatile_lru_evicts_only_ttl_keys_then_refuses(evicted):
@@ -198,3 +152,19 @@ def test_plots_refuse_frames_they_cannot_draw(r):
     with pytest.raises(ValueError):
         memory.plot_encoding_switch(pd.DataFrame({"x": [1]}))
     assert isinstance(memory.plot_encoding_switch(memory.encoding_switch(r)), Figure)
+
+
+def test_name_cost_is_the_intercept_and_slope_of_bytes_per_member_against_name_length():
+    frame = pd.DataFrame({"name_length": [8, 16, 32], "bytes_per_member": [90.0, 98.0, 114.0]})
+    cost = memory.name_cost(frame)
+    assert cost["fixed_bytes"] == pytest.approx(82.0) and cost["bytes_per_character"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least two name lengths"):
+        memory.name_cost(frame.head(1))
+    with pytest.raises(ValueError, match="sorted_set_by_name_length"):
+        memory.name_cost(pd.DataFrame({"x": [1]}))
+
+
+def test_a_members_name_is_stored_once_about_a_byte_per_character(r):
+    cost = memory.name_cost(memory.sorted_set_by_name_length(r, members=2_000, lengths=(8, 32, 128)))
+    assert 0.9 <= cost["bytes_per_character"] <= 1.5  # twice that were the name stored twice
+    assert cost["fixed_bytes"] > 20

@@ -1,4 +1,4 @@
-"""Notebook 04, your turn 2: an order producer that may XADD to the orders streams and nothing else."""
+"""Notebook 05, your turn 1: an order producer that may XADD to the orders streams and nothing else."""
 
 from helpers.production.security import key_pattern
 

@@ -1,4 +1,4 @@
-"""Notebook 04, your turn 1: region boards whose ZUNIONSTORE works on a Redis Cluster."""
+"""Notebook 05, your turn 2: region boards whose ZUNIONSTORE works on a Redis Cluster."""
 
 from helpers.keyspace import key
 
