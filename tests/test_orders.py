@@ -19,7 +19,7 @@ from mirakuru import TCPExecutor
 
 from helpers import orders
 from helpers.orders import ACTIONS, Projection, cents, empty_state, generate, load_snapshot, save_snapshot
-from helpers.servers import start_redis_binary
+from helpers.servers import start_redis_binary, wait_until_loaded
 from helpers.streams import EventLog
 
 GROUP = "projector"
@@ -393,6 +393,7 @@ def test_every_event_acknowledged_by_an_aof_always_redis_survives_its_kill_9():
 
         restarted = TCPExecutor(executor.command_parts, host="127.0.0.1", port=port, timeout=30)
         restarted.start()  # same port, same --dir: it loads the AOF
+        wait_until_loaded(server.url)  # the port opens before the AOF is loaded (LOADING until then)
         client = redis.Redis.from_url(server.url, decode_responses=True)
         try:
             log = EventLog(client, "orders")

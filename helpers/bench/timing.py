@@ -55,3 +55,16 @@ def rate(count: int, seconds: float) -> float:
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {seconds}")
     return count / seconds
+
+
+def countdown(seconds: float, desc: str, *, progress: bool = True) -> None:
+    """Sleep ``seconds`` behind a progress bar that counts them ("desc: ▕███  ▏ 1.2/3.0 s")."""
+    if not progress:
+        time.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    shape = "{desc}: {bar} {n:.1f}/{total:.1f} s"
+    with tqdm(total=seconds, desc=desc, bar_format=shape) as bar:
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.1, left))
+            bar.update(seconds - max(end - time.monotonic(), 0.0) - bar.n)

@@ -74,6 +74,7 @@ from tqdm.auto import tqdm
 
 from helpers import bounds
 from helpers.bench.sizes import settings
+from helpers.bench.timing import countdown
 from helpers.keyspace import key
 from helpers.servers import Throwaway, start_redis_binary, wait_until_loaded
 
@@ -185,7 +186,7 @@ def kill_during_writes(setting: str, *, seconds: float | None = None, rate: int 
         started = time.monotonic()
         writer = threading.Thread(target=_write_steadily, args=(server.url, rate, run, started), daemon=True)
         writer.start()
-        _wait(seconds, desc=f"{setting}: writing, then kill -9")
+        countdown(seconds, desc=f"{setting}: writing, then kill -9")
         run.killed_at = time.monotonic() - started
         server.kill()
         writer.join(timeout=30)
@@ -797,15 +798,6 @@ def _count_survivors(server: Throwaway, run: KillRun) -> None:
 
 def _keys() -> tuple[str, str]:
     return key("persistence", "board"), key("persistence", "stream")
-
-
-def _wait(seconds: float, *, desc: str) -> None:
-    end = time.monotonic() + seconds
-    shape = "{desc}: {bar} {n:.1f}/{total:.1f} s"
-    with tqdm(total=seconds, desc=desc, bar_format=shape) as bar:
-        while (left := end - time.monotonic()) > 0:
-            time.sleep(min(0.1, left))
-            bar.update(seconds - max(end - time.monotonic(), 0.0) - bar.n)
 
 
 def _check_setting(name: object) -> tuple[str, ...]:

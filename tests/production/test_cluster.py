@@ -65,6 +65,10 @@ def test_a_started_cluster_has_three_primaries_covering_every_slot_and_stop_remo
     with start_cluster() as local:
         assert local.url.startswith("redis+cluster://127.0.0.1:")
         assert len(local.node_urls) == 3
+        assert (local.replicas_of, local.node_timeout_ms) == ({}, cluster.NODE_TIMEOUT_MS)  # no replicas
+        roles = local.topology()
+        assert sorted(n.address for n in roles) == sorted(local.addresses)
+        assert {(n.role, n.primary, n.failed) for n in roles} == {("primary", None, False)}
         data_dirs = [node.data_dir for node in local.nodes]
         assert all((d / "nodes.conf").is_file() for d in data_dirs)  # each node's own cluster config
         client = local.client()
