@@ -371,7 +371,7 @@ def test_waitaof_is_measured_where_the_server_has_it_and_named_where_it_does_not
         wait_replicas=1,
         waitaof=True,
         replica_lag_s=0.3,
-        seconds_before=1.0,
+        seconds_before=4.0,  # each write waits for the replica's next fsync (about 1.3 s): room for a few
         seconds_after=1.0,
         progress=False,
     )
