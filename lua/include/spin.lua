@@ -15,14 +15,13 @@ else
   end
 end
 local started = now_ms()
-local deadline = started + duration_ms
-local now = started
+local elapsed = 0  -- compared as returned: (started + d) - started can round to just under d
 local loops = 0
-while now < deadline do
-  now = now_ms()
+while elapsed < duration_ms do
+  elapsed = now_ms() - started
   loops = loops + 1
-  if now == started and loops >= STUCK_READS then
+  if elapsed == 0 and loops >= STUCK_READS then
     return fail('the server clock did not move in ' .. loops .. ' reads of ' .. clock .. ': cannot time a loop')
   end
 end
-return {math.floor(now - started), loops, clock}
+return {math.floor(elapsed), loops, clock}
