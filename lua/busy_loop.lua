@@ -32,8 +32,9 @@ local function fail(message)
   return redis.error_reply('ERR busy_loop: ' .. message)
 end
 if #KEYS ~= 0 then return fail('expected no keys, got ' .. #KEYS) end
-local duration_ms = tonumber(ARGV[1])
-if not duration_ms or duration_ms < 0 or duration_ms > MAX_MS or duration_ms % 1 ~= 0 then
+--!include integer.lua
+local duration_ms = integer(ARGV[1], 0, MAX_MS)
+if not duration_ms then
   return fail('ARGV[1] (milliseconds) must be an integer from 0 to ' .. MAX_MS .. ', got ' .. tostring(ARGV[1]))
 end
 
