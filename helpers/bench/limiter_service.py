@@ -42,8 +42,8 @@ from helpers.bench.processes import report_failure, run_together, wait_at_gate
 from helpers.bench.race import CLASSIC, NAME, bench_key, now_ms, remove
 from helpers.clients import client_from_url
 from helpers.keyspace import key as workshop_key
-from helpers.ratelimit import RateLimiter
-from helpers.scripts import load
+from helpers.ratelimit import ALGORITHMS, RateLimiter
+from helpers.scripts import load, source
 
 SERVER_CLOCK, CALLER_CLOCK = "server (TIME)", "caller's"
 FULL, YES_NO = "allowed, remaining, retry-after, reset", "yes or no"
@@ -117,7 +117,7 @@ def server_time(*, calls: int = 1_000, rounds: int = 5, keys: int = 100, period_
     bounds.at_least("keys", keys)
     owned = server is None
     server = server or servers.start_redis()
-    samples: dict[tuple, list[tuple[float, float]]] = {}
+    samples: dict[tuple, list[tuple[float, float, float]]] = {}  # (µs, allowed share, scripts) per round
     client = redis.Redis.from_url(server.url, decode_responses=True)
     try:
         paths = {
@@ -142,8 +142,8 @@ def server_time(*, calls: int = 1_000, rounds: int = 5, keys: int = 100, period_
                         calls_after, usec_after = _evalsha_stats(client)
                         scripts_per_decision = (calls_after - calls_before) / calls
                         usec = (usec_after - usec_before) / calls
-                        samples.setdefault((*variant, path, scripts_per_decision), []).append(
-                            (usec, allowed / calls)
+                        samples.setdefault((*variant, path), []).append(
+                            (usec, allowed / calls, scripts_per_decision)
                         )
                         progress.update()
     finally:
@@ -153,12 +153,13 @@ def server_time(*, calls: int = 1_000, rounds: int = 5, keys: int = 100, period_
             remove(client, "service")
             keyspace.cleanup(client, LIMITS_PREFIX + ":")
         client.close()
-    columns = ["library", "algorithm", "clock", "answer", "path", "scripts_per_decision"]
+    columns = ["library", "algorithm", "clock", "answer", "path"]
     rows = [
         dict(zip(columns, variant))
         | {
-            "usec_per_decision": statistics.median(usec for usec, _ in values),
-            "allowed_share": statistics.mean(share for _, share in values),
+            "scripts_per_decision": statistics.median(scripts for _, _, scripts in values),
+            "usec_per_decision": statistics.median(usec for usec, _, _ in values),
+            "allowed_share": statistics.mean(share for _, share, _ in values),
             "rounds": len(values),
         }
         for variant, values in samples.items()
@@ -225,10 +226,12 @@ def _drive(url, connections, depth, seconds, keys_per_connection, limit, period_
                 conn.send_packed_command([b"".join(commands[c][first : first + depth])], check_health=False)
             for conn in conns:
                 for i in range(depth):
-                    reply = conn.read_response(disable_decoding=True)
-                    if not isinstance(reply, list):
+                    try:
+                        reply = conn.read_response(disable_decoding=True)
+                    except redis.ResponseError:  # an error reply (OOM, BUSY, ...): counted, the run goes on
                         errors += 1
-                    elif (first + i) % keys_per_connection % HOT_EVERY == 0:
+                        continue
+                    if (first + i) % keys_per_connection % HOT_EVERY == 0:
                         hot_admitted += int(reply[0])
                     else:
                         admitted += int(reply[0])
@@ -271,7 +274,7 @@ def decisions_by_clients(url: str, clients=(1, 2, 4, 8, 16, 32, 50), depths=(1, 
     cores = processes or os.cpu_count() or 1
     rows = []
     cleaner = client_from_url(url)
-    cleaner.script_load(RateLimiter(cleaner, limit, period_s, name=NAME).script.script)  # EVALSHA finds it
+    cleaner.script_load(source(ALGORITHMS["sliding_log"]))  # EVALSHA finds it
     try:
         runs = [(depth, count) for depth in depths for count in clients]
         for depth, count in tqdm(runs, desc="decisions by clients", leave=False):

@@ -43,13 +43,12 @@ import numpy as np
 import pandas as pd
 import redis
 from matplotlib.figure import Figure
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from tqdm.auto import tqdm
 
 from helpers import bounds, scripts
 from helpers.bench.sizes import settings
 from helpers.keyspace import key
+from helpers.production.persistence import SETTINGS, described, no_retry_client
 from helpers.servers import Throwaway, start_redis_binary
 
 SLOW_SCRIPT = "busy_loop"
@@ -58,8 +57,8 @@ WRITING_SCRIPT = "write_then_spin"  # writes, then spins: SCRIPT KILL answers UN
 MAX_WRITING_SCRIPT_MS = 5_000  # write_then_spin.lua refuses more: its safety net
 # the two settings of the UNKILLABLE lesson; no automatic snapshot: the only one is the SAVE it runs
 UNKILLABLE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "rdb": ("--save", "", "--appendonly", "no"),
-    "aof_everysec": ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+    "rdb": SETTINGS["none"],
+    "aof_everysec": SETTINGS["aof_everysec"],
 }
 MARKER = "write_then_spin-marker"  # the member write_then_spin.lua adds before it spins
 AOF_FSYNC_LOG = "Calling fsync() on the AOF file"  # what the server logs as SHUTDOWN flushes the AOF
@@ -501,11 +500,11 @@ def _unkillable_once(
     server = start_server(threshold_ms, extra_args=UNKILLABLE_SETTINGS[name])
     replies = _Replies(name)
     try:
-        loader = _no_retries(server.url)
+        loader = no_retry_client(server.url)
         acked_before = _add_players(loader, board, "before", players)
         loader.save()
         acked_after = _add_players(loader, board, "after", after_save)
-        caller, other, admin = (_no_retries(server.url) for _ in range(3))
+        caller, other, admin = (no_retry_client(server.url) for _ in range(3))
         sha = caller.script_load(scripts.source(WRITING_SCRIPT))
         ask = f"ZSCORE board {MARKER}"
 
@@ -546,7 +545,7 @@ def _unkillable_once(
         _reap(server)
         log = Path(server.data_dir, "redis.log").read_text(errors="replace")
         server.restart()
-        after = _no_retries(server.url)
+        after = no_retry_client(server.url)
         replies.record("other client, after the restart", ask, lambda: after.zscore(board, MARKER))
         members = after.zrange(board, 0, -1)
         for client in (loader, caller, other, admin, after):
@@ -555,7 +554,7 @@ def _unkillable_once(
         server.stop()
     row = {
         "setting": name,
-        "config": _config(UNKILLABLE_SETTINGS[name]),
+        "config": described(UNKILLABLE_SETTINGS[name]),
         "acked_before_save": acked_before,
         "back_before_save": sum(member.startswith("before-") for member in members),
         "acked_after_save": acked_after,
@@ -567,14 +566,6 @@ def _unkillable_once(
         "aof_fsync_at_shutdown": AOF_FSYNC_LOG in log,
     }
     return replies.table(), row
-
-
-def _no_retries(url: str) -> redis.Redis:
-    """A client that never sends a command twice (redis-py retries on a dropped connection by default:
-    a retried SHUTDOWN NOSAVE or EVALSHA could reach the restarted server)."""
-    return redis.Redis.from_url(
-        url, decode_responses=True, retry=Retry(NoBackoff(), 0), socket_timeout=60, socket_connect_timeout=5
-    )
 
 
 def _add_players(client: redis.Redis, board: str, prefix: str, count: int) -> int:
@@ -593,10 +584,6 @@ def _reap(server: Throwaway, *, timeout: float = 30.0) -> None:
             raise TimeoutError(f"the server did not exit within {timeout} s of SHUTDOWN NOSAVE")
         time.sleep(0.01)
     server.executor.stop()  # collects the exited process; its files stay
-
-
-def _config(args: tuple[str, ...]) -> str:
-    return " ".join(f'{flag} "{value}"' for flag, value in zip(args[::2], args[1::2]))
 
 
 def _fill_board(client: redis.Redis, players: int) -> str:

@@ -84,6 +84,7 @@ again; ci: 50 calls/s, 1 s and 1.5 s.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -106,7 +107,7 @@ from helpers.bench.timing import countdown
 from helpers.clients import without_retries
 from helpers.leaderboard import Leaderboard
 from helpers.production import cluster
-from helpers.ratelimit import RateLimiter, load_functions
+from helpers.ratelimit import FUNCTION_LIBRARY, RateLimiter, load_functions
 from helpers.streams import EventLog, Worker
 
 PATTERNS = ("leaderboard", "stream", "worker", "ratelimit", "bystander")
@@ -751,7 +752,7 @@ def _after_promotion(grid, run: FailoverRun, admin, function: str, limiter_keys:
         commands = promoted.info("commandstats")
         key = next(iter(limiter_keys.values()))
         try:  # a request of a new user, by FCALL: the library must be on the promoted node
-            reply = admin.fcall(function, 1, key.replace("}", "-fcall}"), LIMIT_PERIOD_S, run.limit, "", 1)
+            reply = admin.fcall(function, 1, key + ":fcall", LIMIT_PERIOD_S, run.limit, "", 1)  # same slot
             fcall = f"works: {reply}"
         except redis.RedisError as error:
             fcall = f"{type(error).__name__}: {error}"
@@ -796,11 +797,12 @@ def _counter_losses(ops: list[Op], final: int) -> dict:
     means the node that answered had v - 1: every earlier acknowledged write that made v or more is
     lost (replication keeps a prefix). The final score settles the last ones."""
     answered = [op for op in ops if op.outcome in _OK]
-    for index, op in enumerate(answered + [None]):
-        value = final + 1 if op is None else int(op.value)
-        for earlier in answered[:index]:
-            if int(earlier.value) >= value:
-                earlier.lost = True
+    lowest_later = final + 1  # walking back: the lowest reply after this one, or what the final score allows
+    for op in reversed(answered):
+        value = int(op.value)
+        if value >= lowest_later:
+            op.lost = True
+        lowest_later = min(lowest_later, value)
     lost = sum(op.lost for op in answered)
     return {
         "lost": sum(op.lost and op.outcome == "acknowledged" for op in answered),
@@ -948,10 +950,7 @@ def _node(grid: cluster.LocalCluster, address: str) -> redis.Redis:
 
 
 def _has_library(client: redis.Redis) -> bool:
-    libraries = [
-        lib if isinstance(lib, dict) else dict(zip(lib[::2], lib[1::2])) for lib in client.function_list()
-    ]
-    return any(lib["library_name"] == "workshop_ratelimit" for lib in libraries)
+    return bool(client.function_list(library=FUNCTION_LIBRARY))
 
 
 def _server_label(grid: cluster.LocalCluster) -> str:
@@ -967,8 +966,8 @@ def _owner_of(ranges: list[tuple[int, int, str]], key: str) -> str:
 
 def _names_on(ranges, node: str, key_of: Callable[[str], str], stem: str, count: int) -> list[str]:
     """The first ``count`` names ``stem-0``, ``stem-1``, ... whose key lives on ``node``."""
-    names = [f"{stem}-{i}" for i in range(10_000) if _owner_of(ranges, key_of(f"{stem}-{i}")) == node]
-    return names[:count]
+    names = (f"{stem}-{i}" for i in range(10_000) if _owner_of(ranges, key_of(f"{stem}-{i}")) == node)
+    return list(itertools.islice(names, count))
 
 
 def _name_on(ranges, node: str, key_of: Callable[[str], str], stem: str) -> str:

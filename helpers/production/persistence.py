@@ -163,7 +163,7 @@ class KillRun:
         survived_until = max((t for _, t in _kept(acked, lost)), default=0.0)
         return {
             "setting": self.setting,
-            "config": _config(self.setting),
+            "config": described(SETTINGS[self.setting]),
             "acknowledged": len(acked),
             "lost": len(lost),
             "lost_%": round(100 * len(lost) / len(acked), 1) if acked else 0.0,
@@ -326,7 +326,7 @@ def fork_cost(players: int | None = None, *, batch: int = 100, timeout_s: float 
     server = start_redis_binary(extra_args=FORK_SERVER)
     rows = []
     try:
-        client = _no_retries(server.url)
+        client = no_retry_client(server.url)
         _fill(client, board, players)
         for command in FORKS:
             for load in ("idle", "writing"):
@@ -380,7 +380,7 @@ def switch_rdb_to_aof(players: int | None = None, *, timeout_s: float = 60.0) ->
         return server
 
     def count(server: Throwaway) -> int:
-        client = _no_retries(server.url)
+        client = no_retry_client(server.url)
         try:
             return client.zcard(board)
         finally:
@@ -391,7 +391,7 @@ def switch_rdb_to_aof(players: int | None = None, *, timeout_s: float = 60.0) ->
         for way in ("restart with --appendonly yes", "CONFIG SET appendonly yes, then restart"):
             server = start(rdb_only)
             port, binary = urlsplit(server.url).port, server.binary
-            client = _no_retries(server.url)
+            client = no_retry_client(server.url)
             saved = _fill(client, board, players)
             client.save()
             client.close()
@@ -399,7 +399,7 @@ def switch_rdb_to_aof(players: int | None = None, *, timeout_s: float = 60.0) ->
             rewrite_ms = float("nan")
             if way.startswith("CONFIG SET"):
                 server = start(rdb_only, port, binary)
-                client = _no_retries(server.url)
+                client = no_retry_client(server.url)
                 before = client.info("persistence")
                 started_at = time.perf_counter()
                 client.config_set("appendonly", "yes")
@@ -452,7 +452,7 @@ def replicas_are_not_backups(
     board = key("persistence", "replica", "board")
     primary, replica = _primary_and_replica(SETTINGS["none"], sync_delay_s, timeout_s)
     try:
-        on_primary, on_replica = _no_retries(primary.url), _no_retries(replica.url)
+        on_primary, on_replica = no_retry_client(primary.url), no_retry_client(replica.url)
         _fill(on_primary, board, players)
         _wait_in_sync(on_primary, on_replica, timeout_s)
         before = on_replica.zcard(board)
@@ -516,7 +516,7 @@ def primary_restart_empties_replicas(
     for name in names:
         primary, replica = _primary_and_replica(SETTINGS[name], sync_delay_s, timeout_s)
         try:
-            on_primary, on_replica = _no_retries(primary.url), _no_retries(replica.url)
+            on_primary, on_replica = no_retry_client(primary.url), no_retry_client(replica.url)
             acked = _fill(on_primary, board, players)
             _wait_in_sync(on_primary, on_replica, timeout_s)
             before = on_replica.zcard(board)
@@ -526,7 +526,7 @@ def primary_restart_empties_replicas(
             primary.restart(timeout=timeout_s)
             restarted = time.perf_counter()
             on_primary.close()
-            on_primary = _no_retries(primary.url)
+            on_primary = no_retry_client(primary.url)
             primary_after = on_primary.zcard(board)
             _wait_in_sync(on_primary, on_replica, timeout_s)
             resynced = time.perf_counter()
@@ -539,7 +539,7 @@ def primary_restart_empties_replicas(
         rows.append(
             {
                 "primary_setting": name,
-                "config": _config(name),
+                "config": described(SETTINGS[name]),
                 "players": acked,
                 "replica_before_kill": before,
                 "replica_while_primary_down": while_down,
@@ -660,7 +660,7 @@ def _one_fork(
 
 
 def _zincrby_until(url: str, board: str, players: int, batch: int, stop: threading.Event, done: list) -> None:
-    client = _no_retries(url)
+    client = no_retry_client(url)
     rng = random.Random(9)
     try:
         while not stop.is_set():
@@ -688,9 +688,10 @@ def _fill(client: redis.Redis, board: str, players: int) -> int:
     return added
 
 
-def _no_retries(url: str) -> redis.Redis:
+def no_retry_client(url: str) -> redis.Redis:
     """A client that never sends a command twice (redis-py retries when a connection drops, and
-    these servers are killed and restarted under it)."""
+    these servers are killed and restarted under it: a retried write, SHUTDOWN NOSAVE or EVALSHA
+    could reach the restarted server)."""
     return redis.Redis.from_url(
         url, decode_responses=True, retry=Retry(NoBackoff(), 0), socket_timeout=60, socket_connect_timeout=5
     )
@@ -730,7 +731,7 @@ def _primary_and_replica(primary_args: tuple[str, ...], sync_delay_s: int, timeo
         primary.stop()
         raise
     try:
-        on_primary, on_replica = _no_retries(primary.url), _no_retries(replica.url)
+        on_primary, on_replica = no_retry_client(primary.url), no_retry_client(replica.url)
         _wait_in_sync(on_primary, on_replica, timeout_s + delay)
         on_primary.close()
         on_replica.close()
@@ -806,8 +807,8 @@ def _check_setting(name: object) -> tuple[str, ...]:
     return SETTINGS[name]
 
 
-def _config(name: str) -> str:
-    args = SETTINGS[name]
+def described(args: tuple[str, ...]) -> str:
+    """``--save "" --appendonly "no"``: a server's arguments as the tables show them."""
     return " ".join(f'{flag} "{value}"' for flag, value in zip(args[::2], args[1::2]))
 
 
